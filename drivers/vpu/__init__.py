@@ -1,0 +1,1 @@
+"""The VPU device: program loading, DRAM images and transports that run them."""
