@@ -1,0 +1,1 @@
+"""The VPU datapath in Amaranth HDL: one component per hardware block, `VPU(config)` on top."""

@@ -1,0 +1,1 @@
+"""cocotb test modules, one per hardware block; tests/hw runs them through the runner."""
