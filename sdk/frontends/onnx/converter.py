@@ -1,0 +1,266 @@
+"""Convert an ONNX ModelProto (or file) into a kiln.ir.Model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+from kiln.errors import KilnError, ModelFormatError, UnsupportedOpError
+from kiln.frontends.onnx.registry import find_converter
+from kiln.ir import ElementType, Model, Node, Output, constant, parameter
+from kiln.ir.graph import make
+from onnx import numpy_helper
+
+MIN_OPSET = 7
+
+_ONNX_TO_ETYPE = {
+    onnx.TensorProto.FLOAT: ElementType.f32,
+    onnx.TensorProto.DOUBLE: ElementType.f64,
+    onnx.TensorProto.FLOAT16: ElementType.f16,
+    onnx.TensorProto.BFLOAT16: ElementType.bf16,
+    onnx.TensorProto.INT8: ElementType.i8,
+    onnx.TensorProto.UINT8: ElementType.u8,
+    onnx.TensorProto.INT16: ElementType.i16,
+    onnx.TensorProto.UINT16: ElementType.u16,
+    onnx.TensorProto.INT32: ElementType.i32,
+    onnx.TensorProto.UINT32: ElementType.u32,
+    onnx.TensorProto.INT64: ElementType.i64,
+    onnx.TensorProto.UINT64: ElementType.u64,
+    onnx.TensorProto.BOOL: ElementType.boolean,
+    onnx.TensorProto.STRING: ElementType.string,
+}
+
+
+def element_type(onnx_type: int, where: str) -> ElementType:
+    """Return the IR element type of an ONNX TensorProto data type."""
+    try:
+        return _ONNX_TO_ETYPE[onnx_type]
+    except KeyError:
+        name = onnx.TensorProto.DataType.Name(onnx_type) if onnx_type in onnx.TensorProto.DataType.values() \
+            else str(onnx_type)
+        raise UnsupportedOpError(f"{where}: ONNX element type {name} is not supported") from None
+
+
+class NodeContext:
+    """What a converter sees of one ONNX node: its inputs as IR ports, attributes, opset."""
+
+    def __init__(self, converter: OnnxConverter, node: onnx.NodeProto, opset: int):
+        self.converter = converter
+        self.proto = node
+        self.opset = opset
+        self.name = node.name or f"{node.op_type}_{node.output[0] if node.output else ''}"
+        self.inputs: list[Output | None] = [
+            converter.tensor(name, self) if name else None for name in node.input]
+        self._attrs = {a.name: a for a in node.attribute}
+        self._count = 0
+
+    @property
+    def op_type(self) -> str:
+        return self.proto.op_type
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.proto.output)
+
+    def input(self, index: int) -> Output:
+        """Return input ``index`` as an IR port; raise if it is absent."""
+        port = self.optional_input(index)
+        if port is None:
+            raise UnsupportedOpError(f"{self.where}: required input {index} is missing")
+        return port
+
+    def optional_input(self, index: int) -> Output | None:
+        return self.inputs[index] if index < len(self.inputs) else None
+
+    def input_value(self, index: int) -> np.ndarray | None:
+        """Return input ``index``'s value when it is a constant, else None."""
+        port = self.optional_input(index)
+        return None if port is None else port.constant_value()
+
+    def has_attr(self, name: str) -> bool:
+        return name in self._attrs
+
+    def attr(self, name: str, default=None):
+        """Return attribute ``name`` as a Python value (tensors as numpy arrays)."""
+        if name not in self._attrs:
+            return default
+        value = onnx.helper.get_attribute_value(self._attrs[name])
+        if isinstance(value, onnx.TensorProto):
+            return numpy_helper.to_array(value)
+        if isinstance(value, bytes):
+            return value.decode()
+        if isinstance(value, list) and value and isinstance(value[0], bytes):
+            return [v.decode() for v in value]
+        if isinstance(value, list):
+            return list(value)
+        return value
+
+    @property
+    def where(self) -> str:
+        return f"{self.converter.source}: node {self.name!r} ({self.op_type}, opset {self.opset})"
+
+    def unsupported(self, what: str) -> UnsupportedOpError:
+        """Return an error naming this node, for a feature the converter does not handle."""
+        return UnsupportedOpError(f"{self.where}: {what}")
+
+    def make(self, op_type: str, *inputs: Output, **attrs) -> Output:
+        """Create an IR node named after this ONNX node; return its first output."""
+        return self.make_node(op_type, *inputs, **attrs).output(0)
+
+    def make_node(self, op_type: str, *inputs: Output, **attrs) -> Node:
+        self._count += 1
+        name = self.name if self._count == 1 else f"{self.name}/{op_type}_{self._count}"
+        return make(op_type, *inputs, name=name, **attrs)
+
+    def const(self, value, dtype=None) -> Output:
+        """Return a Constant port holding ``value`` (numpy dtype ``dtype`` if given)."""
+        self._count += 1
+        array = np.asarray(value, dtype=dtype)
+        return constant(array, name=f"{self.name}/const_{self._count}")
+
+
+class OnnxConverter:
+    """Converts one ONNX graph; ``tensors`` maps ONNX tensor names to IR ports."""
+
+    def __init__(self, proto: onnx.ModelProto, source: str):
+        self.proto = proto
+        self.source = source
+        self.tensors: dict[str, Output] = {}
+        self.opsets = {(imp.domain or ""): imp.version for imp in proto.opset_import}
+        if "ai.onnx" in self.opsets:
+            self.opsets[""] = self.opsets.pop("ai.onnx")
+        version = self.opsets.get("")
+        if version is None:
+            raise UnsupportedOpError(f"{source}: the model imports no default-domain ONNX opset")
+        latest = onnx.defs.onnx_opset_version()
+        if not MIN_OPSET <= version <= latest:
+            raise UnsupportedOpError(
+                f"{source}: ONNX opset {version} is not supported (supported: {MIN_OPSET}..{latest})")
+
+    def tensor(self, name: str, ctx: NodeContext | None = None) -> Output:
+        try:
+            return self.tensors[name]
+        except KeyError:
+            where = ctx.where if ctx else self.source
+            raise ModelFormatError(f"{where}: input tensor {name!r} is not produced by any node, "
+                                   "initializer or graph input") from None
+
+    def convert(self) -> Model:
+        graph = self.proto.graph
+        initializers = set()
+        for init in graph.initializer:
+            try:
+                array = numpy_helper.to_array(init, base_dir=self._base_dir())
+            except Exception as error:
+                raise ModelFormatError(f"{self.source}: initializer {init.name!r} cannot be read: {error}") \
+                    from error
+            port = constant(np.asarray(array), name=init.name)
+            port.names.add(init.name)
+            self.tensors[init.name] = port
+            initializers.add(init.name)
+        params = []
+        for value_info in graph.input:
+            if value_info.name in initializers:
+                continue
+            params.append(self._parameter(value_info))
+        for node in self._sorted_nodes(graph):
+            self._convert_node(node)
+        results = []
+        for value_info in graph.output:
+            port = self.tensor(value_info.name)
+            result = Node("Result", [port], name=value_info.name)
+            result.output_names[0].add(value_info.name)
+            results.append(result)
+        return Model(results, params, name=graph.name or Path(self.source).stem)
+
+    def _base_dir(self) -> str:
+        return os.path.dirname(self.source) if os.path.exists(self.source) else ""
+
+    def _parameter(self, value_info: onnx.ValueInfoProto) -> Node:
+        where = f"{self.source}: input {value_info.name!r}"
+        if not value_info.type.HasField("tensor_type"):
+            raise UnsupportedOpError(f"{where}: only tensor inputs are supported")
+        ttype = value_info.type.tensor_type
+        etype = element_type(ttype.elem_type, where)
+        shape = None
+        if ttype.HasField("shape"):
+            shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in ttype.shape.dim)
+        node = parameter(value_info.name, etype, shape)
+        self.tensors[value_info.name] = node.output(0)
+        return node
+
+    def _sorted_nodes(self, graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+        """Return the graph's nodes so that every node follows its producers."""
+        available = set(self.tensors) | {""}
+        pending = list(graph.node)
+        ordered = []
+        while pending:
+            ready = [n for n in pending if all(i in available for i in n.input)]
+            if not ready:
+                node = pending[0]
+                missing = [i for i in node.input if i not in available]
+                raise ModelFormatError(
+                    f"{self.source}: node {node.name!r} ({node.op_type}) reads {missing}, which no node "
+                    "produces (or the graph has a cycle)")
+            ready_ids = {id(n) for n in ready}
+            pending = [n for n in pending if id(n) not in ready_ids]
+            for node in ready:
+                ordered.append(node)
+                available.update(node.output)
+        return ordered
+
+    def _convert_node(self, node: onnx.NodeProto) -> None:
+        domain = "" if node.domain in ("", "ai.onnx") else node.domain
+        opset = self.opsets.get(domain)
+        if opset is None:
+            raise UnsupportedOpError(
+                f"{self.source}: node {node.name!r} ({node.op_type}) uses domain {node.domain!r}, "
+                "which the model does not import")
+        fn = find_converter(domain, node.op_type, opset)
+        if fn is None:
+            label = f"{node.domain}::{node.op_type}" if domain else node.op_type
+            raise UnsupportedOpError(
+                f"{self.source}: node {node.name!r}: ONNX op {label} (opset {opset}) is not supported")
+        ctx = NodeContext(self, node, opset)
+        try:
+            outputs = fn(ctx)
+        except KilnError:
+            raise
+        except Exception as error:
+            raise UnsupportedOpError(f"{ctx.where}: conversion failed: {type(error).__name__}: {error}") \
+                from error
+        if isinstance(outputs, Output):
+            outputs = [outputs]
+        for name, port in zip(node.output, outputs):
+            if not name or port is None:
+                continue
+            port.names.add(name)
+            self.tensors[name] = port
+
+
+def convert_onnx(model: str | os.PathLike | bytes | onnx.ModelProto) -> Model:
+    """Return the IR Model of an ONNX model given as a path, serialized bytes or a ModelProto."""
+    if isinstance(model, onnx.ModelProto):
+        proto, source = model, model.graph.name or "<ModelProto>"
+    elif isinstance(model, bytes):
+        proto, source = _parse(model, "<bytes>"), "<bytes>"
+    else:
+        source = os.fspath(model)
+        if not os.path.exists(source):
+            raise FileNotFoundError(f"{source}: no such file")
+        with open(source, "rb") as f:
+            proto = _parse(f.read(), source)
+    return OnnxConverter(proto, source).convert()
+
+
+def _parse(data: bytes, source: str) -> onnx.ModelProto:
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except Exception as error:
+        raise ModelFormatError(f"{source}: not a valid ONNX file (protobuf parse failed: {error})") from None
+    if not proto.graph.node and not proto.graph.output:
+        raise ModelFormatError(f"{source}: not a valid ONNX file (no graph)")
+    return proto
