@@ -179,7 +179,8 @@ class Model:
             self.results.append(item)
         for param in self.parameters:
             if param.type_name != "Parameter":
-                raise KilnError(f"model {name!r}: input {param.name!r} is a {param.type_name}, not a Parameter")
+                raise KilnError(
+                    f"model {name!r}: input {param.name!r} is a {param.type_name}, not a Parameter")
         self.rt_info: dict[str, str] = {}
 
     # ports
@@ -273,7 +274,8 @@ class Model:
             old = param.attrs["shape"]
             if old is not None and len(old) != len(shape):
                 raise ShapeInferenceError(
-                    f"input {param.name!r}: rank {len(shape)} given for an input of shape {format_shape(old)}")
+                    f"input {param.name!r}: rank {len(shape)} given for an input of shape "
+                    f"{format_shape(old)}")
             param.attrs["shape"] = shape
         for node in self.ordered_nodes():
             node.infer()
