@@ -87,7 +87,7 @@ async def reads_return_to_their_master(dut):
                      latency=tuple(p.get("latency", [1, 6])), seed=p.get("seed", 0))
     bus = [BusMaster(dut, i, bus_bytes, p.get("requests", 100), rng) for i in range(masters)]
     await start(dut)
-    for cycle in range(100_000):
+    for _cycle in range(100_000):
         await FallingEdge(dut.clk)
         for master in bus:
             master.offer()
