@@ -1,0 +1,367 @@
+"""N-d convolutions (plain, grouped, transposed) in NC[spatial] layout.
+
+The references lower to im2col + matmul (one Python step per kernel tap, never per
+output element). Floats accumulate in f32 (f64 for f64), integers in i64; the output
+has the data input's element type.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from kiln.errors import ShapeInferenceError, UnsupportedOpError
+from kiln.ir.op import Attr, AttrKind, Op
+from kiln.ir.types import Dim, Shape
+
+AUTO_PADS = ("explicit", "valid", "same_upper", "same_lower", "notset")
+
+
+def accumulator(dtype: np.dtype) -> np.dtype:
+    """Return the dtype a convolution or matmul accumulates ``dtype`` inputs in."""
+    if dtype.kind in "iub":
+        return np.dtype(np.int64)
+    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+
+
+def window_geometry(node, spatial: Sequence[Dim], kernel: Sequence[int]) -> tuple[list, list, list[Dim]]:
+    """Return (pads_begin, pads_end, output size) per spatial axis of a sliding-window op.
+
+    Reads ``strides``, ``dilations`` (default 1), ``pads_begin``, ``pads_end``, ``auto_pad`` and,
+    if present, ``rounding_type`` (floor, ceil, ceil_torch) from ``node.attrs``. Pads of a
+    dynamic axis under same_* are None, as is its output size.
+    """
+    rank = len(spatial)
+    attrs = node.attrs
+    strides = list(attrs.get("strides") or [1] * rank)
+    dilations = list(attrs.get("dilations") or [1] * rank)
+    auto_pad = str(attrs.get("auto_pad", "explicit")).lower()
+    if auto_pad not in AUTO_PADS:
+        raise UnsupportedOpError(f"node {node.name!r} ({node.type_name}): auto_pad {auto_pad!r} "
+                                 f"is not one of {AUTO_PADS[:4]}")
+    pads_begin = list(attrs.get("pads_begin") or [0] * rank)
+    pads_end = list(attrs.get("pads_end") or [0] * rank)
+    for field, value in (("strides", strides), ("dilations", dilations), ("pads_begin", pads_begin),
+                         ("pads_end", pads_end), ("kernel", kernel)):
+        if len(value) != rank:
+            raise ShapeInferenceError(
+                f"node {node.name!r} ({node.type_name}): {field} {list(value)} has {len(value)} values "
+                f"for {rank} spatial axes")
+    if any(s <= 0 for s in strides) or any(d <= 0 for d in dilations):
+        raise ShapeInferenceError(
+            f"node {node.name!r} ({node.type_name}): strides {strides} and dilations {dilations} must be > 0")
+    rounding = str(attrs.get("rounding_type", "floor")).lower()
+    begins, ends, outs = [], [], []
+    for i in range(rank):
+        size, k, s, d = spatial[i], kernel[i], strides[i], dilations[i]
+        extent = (k - 1) * d + 1
+        if auto_pad == "valid":
+            pb = pe = 0
+        elif auto_pad in ("same_upper", "same_lower"):
+            if size is None:
+                begins.append(None)
+                ends.append(None)
+                outs.append(None)
+                continue
+            total = max(0, (math.ceil(size / s) - 1) * s + extent - size)
+            small, large = total // 2, total - total // 2
+            pb, pe = (small, large) if auto_pad == "same_upper" else (large, small)
+        else:
+            pb, pe = pads_begin[i], pads_end[i]
+        begins.append(pb)
+        ends.append(pe)
+        if size is None:
+            outs.append(None)
+            continue
+        span = size + pb + pe - extent
+        if span < 0:
+            raise ShapeInferenceError(
+                f"node {node.name!r} ({node.type_name}): window of {extent} (kernel {k}, dilation {d}) "
+                f"is larger than the padded input {size + pb + pe} on spatial axis {i}")
+        if rounding in ("ceil", "ceil_torch"):
+            out = -(-span // s) + 1
+            if rounding == "ceil_torch" and (out - 1) * s >= size + pb:
+                out -= 1
+        else:
+            out = span // s + 1
+        outs.append(out)
+    return begins, ends, outs
+
+
+def extract_windows(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
+                    pads_begin: Sequence[int], pads_end: Sequence[int], out: Sequence[int],
+                    fill=0) -> np.ndarray:
+    """Return the sliding windows of ``x`` (N, C, *spatial) as (N, C, prod(kernel), *out).
+
+    ``x`` is padded with ``fill`` by pads_begin/pads_end, and at the end as far as a window
+    that starts inside reaches (ceil rounding).
+    """
+    rank = len(kernel)
+    widths = [(0, 0), (0, 0)]
+    for i in range(rank):
+        need = (out[i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1
+        end = max(pads_end[i], need - x.shape[2 + i] - pads_begin[i])
+        widths.append((pads_begin[i], end))
+    if any(w != (0, 0) for w in widths):
+        x = np.pad(x, widths, constant_values=fill)
+    taps = int(np.prod(kernel)) if rank else 1
+    cols = np.empty(x.shape[:2] + (taps,) + tuple(out), x.dtype)
+    for tap, offset in enumerate(np.ndindex(*kernel)):
+        window = tuple(slice(o * d, o * d + (n - 1) * s + 1, s)
+                       for o, d, n, s in zip(offset, dilations, out, strides))
+        cols[:, :, tap] = x[(slice(None), slice(None)) + window]
+    return cols
+
+
+class ConvolutionBase(Op):
+    """Shared attributes and checks of the forward convolutions."""
+
+    attributes = {
+        "strides": Attr(AttrKind.INTS),
+        "dilations": Attr(AttrKind.INTS),
+        "pads_begin": Attr(AttrKind.INTS),
+        "pads_end": Attr(AttrKind.INTS),
+        "auto_pad": Attr(AttrKind.STR, "explicit"),
+    }
+    num_inputs = (2, 2)
+    grouped = False
+
+    @classmethod
+    def split_filters(cls, node, filters_shape: Shape) -> tuple[int | None, Dim, Dim, list[int]]:
+        """Return (groups, output channels, input channels per group, kernel) of the filters."""
+        lead = 3 if cls.grouped else 2
+        if filters_shape is None or len(filters_shape) < lead:
+            raise ShapeInferenceError(
+                f"node {node.name!r} ({cls.type_name}): filters need rank >= {lead}, got "
+                f"{node.describe_inputs()}")
+        kernel = list(filters_shape[lead:])
+        if any(k is None for k in kernel):
+            raise ShapeInferenceError(f"node {node.name!r} ({cls.type_name}): kernel size must be static")
+        if cls.grouped:
+            groups, per_out, per_in = filters_shape[:3]
+            out = None if groups is None or per_out is None else groups * per_out
+            return groups, out, per_in, kernel
+        return 1, filters_shape[0], filters_shape[1], kernel
+
+    @classmethod
+    def infer(cls, node):
+        data, filters = node.inputs
+        if data.element_type != filters.element_type:
+            raise ShapeInferenceError(
+                f"node {node.name!r} ({cls.type_name}): data and filters element types differ: "
+                f"{node.describe_inputs()}")
+        groups, out_channels, per_in, kernel = cls.split_filters(node, filters.shape)
+        if data.shape is None:
+            return [(data.element_type, None)]
+        if len(data.shape) != len(kernel) + 2:
+            raise ShapeInferenceError(
+                f"node {node.name!r} ({cls.type_name}): data rank {len(data.shape)} does not match "
+                f"a {len(kernel)}-d kernel: {node.describe_inputs()}")
+        channels = data.shape[1]
+        if channels is not None and per_in is not None and groups is not None and channels != groups * per_in:
+            raise ShapeInferenceError(
+                f"node {node.name!r} ({cls.type_name}): data has {channels} channels, filters expect "
+                f"{groups} x {per_in}: {node.describe_inputs()}")
+        _, _, spatial = window_geometry(node, data.shape[2:], kernel)
+        return [(data.element_type, (data.shape[0], out_channels, *spatial))]
+
+    @classmethod
+    def evaluate(cls, node, inputs):
+        x, w = inputs
+        if not cls.grouped:
+            w = w[np.newaxis]
+        groups, per_out = w.shape[0], w.shape[1]
+        kernel = list(w.shape[3:])
+        pads_begin, pads_end, out = window_geometry(node, x.shape[2:], kernel)
+        rank = len(kernel)
+        strides = node.attrs.get("strides") or [1] * rank
+        dilations = node.attrs.get("dilations") or [1] * rank
+        acc = accumulator(x.dtype)
+        cols = extract_windows(x.astype(acc, copy=False), kernel, strides, dilations,
+                               pads_begin, pads_end, out)
+        n = x.shape[0]
+        cols = cols.reshape(n, groups, -1, int(np.prod(out)) if out else 1)
+        weights = w.astype(acc, copy=False).reshape(groups, per_out, -1)
+        y = np.matmul(weights[np.newaxis], cols)
+        return [y.reshape((n, groups * per_out, *out)).astype(x.dtype, copy=False)]
+
+
+class Convolution(ConvolutionBase):
+    """Cross-correlate data (N, C_in, *spatial) with filters (C_out, C_in, *kernel)."""
+
+    type_name = "Convolution"
+
+
+class GroupConvolution(ConvolutionBase):
+    """Grouped convolution with filters (G, C_out/G, C_in/G, *kernel); G = C_in is depthwise."""
+
+    type_name = "GroupConvolution"
+    grouped = True
+
+
+class BackpropDataBase(Op):
+    """Transposed convolution: the gradient of a convolution with respect to its data input.
+
+    Output size per spatial axis: ``(in - 1) * stride + (k - 1) * dilation + 1 - pads_begin -
+    pads_end + output_padding``; an optional third input ``output_shape`` (spatial sizes) fixes
+    it instead and the pads are derived from it (split evenly, the odd one at the end unless
+    same_lower).
+    """
+
+    attributes = {
+        "strides": Attr(AttrKind.INTS),
+        "dilations": Attr(AttrKind.INTS),
+        "pads_begin": Attr(AttrKind.INTS),
+        "pads_end": Attr(AttrKind.INTS),
+        "auto_pad": Attr(AttrKind.STR, "explicit"),
+        "output_padding": Attr(AttrKind.INTS, []),
+    }
+    num_inputs = (2, 3)
+    grouped = False
+
+    @classmethod
+    def split_filters(cls, node, filters_shape):
+        """Return (groups, input channels, output channels, kernel) of the filters."""
+        lead = 3 if cls.grouped else 2
+        if filters_shape is None or len(filters_shape) < lead:
+            raise ShapeInferenceError(
+                f"node {node.name!r} ({cls.type_name}): filters need rank >= {lead}, got "
+                f"{node.describe_inputs()}")
+        kernel = list(filters_shape[lead:])
+        if any(k is None for k in kernel):
+            raise ShapeInferenceError(f"node {node.name!r} ({cls.type_name}): kernel size must be static")
+        if cls.grouped:
+            groups, per_in, per_out = filters_shape[:3]
+            if groups is None:
+                return None, None, None, kernel
+            return (groups, None if per_in is None else groups * per_in,
+                    None if per_out is None else groups * per_out, kernel)
+        return 1, filters_shape[0], filters_shape[1], kernel
+
+    @classmethod
+    def geometry(cls, node, spatial, kernel, output_shape):
+        """Return (pads_begin, pads_end, output_padding, output sizes) per spatial axis."""
+        rank = len(kernel)
+        attrs = node.attrs
+        strides = list(attrs.get("strides") or [1] * rank)
+        dilations = list(attrs.get("dilations") or [1] * rank)
+        output_padding = list(attrs.get("output_padding") or [0] * rank)
+        auto_pad = str(attrs.get("auto_pad", "explicit")).lower()
+        if auto_pad not in AUTO_PADS:
+            raise UnsupportedOpError(f"node {node.name!r} ({cls.type_name}): auto_pad {auto_pad!r} "
+                                     f"is not one of {AUTO_PADS[:4]}")
+        pads_begin = list(attrs.get("pads_begin") or [0] * rank)
+        pads_end = list(attrs.get("pads_end") or [0] * rank)
+        for field, value in (("strides", strides), ("dilations", dilations),
+                             ("output_padding", output_padding), ("pads_begin", pads_begin),
+                             ("pads_end", pads_end)):
+            if len(value) != rank:
+                raise ShapeInferenceError(
+                    f"node {node.name!r} ({cls.type_name}): {field} {value} has {len(value)} values for "
+                    f"{rank} spatial axes")
+        if output_shape is not None and len(output_shape) != rank:
+            raise ShapeInferenceError(
+                f"node {node.name!r} ({cls.type_name}): output_shape {list(output_shape)} has "
+                f"{len(output_shape)} values for {rank} spatial axes")
+        begins, ends, outs = [], [], []
+        for i in range(rank):
+            size = spatial[i]
+            full = None if size is None else (size - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1
+            target = None
+            if output_shape is not None:
+                target = int(output_shape[i])
+            elif auto_pad in ("same_upper", "same_lower") and size is not None:
+                target = size * strides[i]
+            if target is not None or auto_pad == "valid":
+                if full is None:
+                    begins.append(None)
+                    ends.append(None)
+                    outs.append(target)
+                    continue
+                total = 0 if target is None else full + output_padding[i] - target
+                small, large = total // 2, total - total // 2
+                pb, pe = (large, small) if auto_pad == "same_lower" else (small, large)
+            else:
+                pb, pe = pads_begin[i], pads_end[i]
+            begins.append(pb)
+            ends.append(pe)
+            outs.append(None if full is None else full - pb - pe + output_padding[i])
+            if outs[-1] is not None and outs[-1] <= 0:
+                raise ShapeInferenceError(
+                    f"node {node.name!r} ({cls.type_name}): output size {outs[-1]} on spatial axis {i} "
+                    f"is not positive")
+        return begins, ends, output_padding, outs
+
+    @classmethod
+    def infer(cls, node):
+        data, filters = node.inputs[:2]
+        if data.element_type != filters.element_type:
+            raise ShapeInferenceError(
+                f"node {node.name!r} ({cls.type_name}): data and filters element types differ: "
+                f"{node.describe_inputs()}")
+        groups, in_channels, out_channels, kernel = cls.split_filters(node, filters.shape)
+        output_shape = None
+        if len(node.inputs) == 3:
+            output_shape = node.input_value(2)
+            if output_shape is None:
+                if data.shape is None:
+                    return [(data.element_type, None)]
+                return [(data.element_type, (data.shape[0], out_channels) + (None,) * len(kernel))]
+        if data.shape is None:
+            return [(data.element_type, None)]
+        if len(data.shape) != len(kernel) + 2:
+            raise ShapeInferenceError(
+                f"node {node.name!r} ({cls.type_name}): data rank {len(data.shape)} does not match "
+                f"a {len(kernel)}-d kernel: {node.describe_inputs()}")
+        channels = data.shape[1]
+        if channels is not None and in_channels is not None and channels != in_channels:
+            raise ShapeInferenceError(
+                f"node {node.name!r} ({cls.type_name}): data has {channels} channels, filters expect "
+                f"{in_channels}: {node.describe_inputs()}")
+        _, _, _, spatial = cls.geometry(node, data.shape[2:], kernel, output_shape)
+        return [(data.element_type, (data.shape[0], out_channels, *spatial))]
+
+    @classmethod
+    def evaluate(cls, node, inputs):
+        x, w = inputs[:2]
+        output_shape = inputs[2] if len(inputs) == 3 else None
+        if not cls.grouped:
+            w = w[np.newaxis]
+        groups, per_in, per_out = w.shape[:3]
+        kernel = list(w.shape[3:])
+        rank = len(kernel)
+        pads_begin, pads_end, output_padding, out = cls.geometry(node, x.shape[2:], kernel, output_shape)
+        strides = node.attrs.get("strides") or [1] * rank
+        dilations = node.attrs.get("dilations") or [1] * rank
+        acc = accumulator(x.dtype)
+        n, spatial = x.shape[0], x.shape[2:]
+        taps = int(np.prod(kernel)) if rank else 1
+        data = x.astype(acc, copy=False).reshape(n, groups, per_in, -1)
+        weights = w.astype(acc, copy=False).reshape(groups, per_in, per_out * taps)
+        cols = np.matmul(np.swapaxes(weights, 1, 2)[np.newaxis], data)  # (N, G, per_out * taps, L)
+        cols = cols.reshape((n, groups * per_out, taps) + tuple(spatial))
+        full = [(spatial[i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 for i in range(rank)]
+        # room for output_padding and for negative pads on either side
+        lead = [max(0, -p) for p in pads_begin]
+        size = [lead[i] + max(full[i], pads_begin[i] + out[i]) for i in range(rank)]
+        canvas = np.zeros((n, groups * per_out, *size), acc)
+        for tap, offset in enumerate(np.ndindex(*kernel)):
+            window = tuple(slice(lead[i] + o * d, lead[i] + o * d + (spatial[i] - 1) * s + 1, s)
+                           for i, (o, d, s) in enumerate(zip(offset, dilations, strides)))
+            canvas[(slice(None), slice(None)) + window] += cols[:, :, tap]
+        crop = tuple(slice(lead[i] + pads_begin[i], lead[i] + pads_begin[i] + out[i]) for i in range(rank))
+        return [canvas[(slice(None), slice(None)) + crop].astype(x.dtype)]
+
+
+class ConvolutionBackpropData(BackpropDataBase):
+    """Transposed convolution with filters (C_in, C_out, *kernel)."""
+
+    type_name = "ConvolutionBackpropData"
+
+
+class GroupConvolutionBackpropData(BackpropDataBase):
+    """Grouped transposed convolution with filters (G, C_in/G, C_out/G, *kernel)."""
+
+    type_name = "GroupConvolutionBackpropData"
+    grouped = True
