@@ -1,0 +1,170 @@
+"""Convolution on the CPU: im2col + BLAS sgemm for dense/grouped, a direct loop for depthwise.
+
+Layout is NCHW throughout: with weights as a ``[C_out, C_in*kh*kw]`` matrix and
+the unfolded input as ``[C_in*kh*kw, H_out*W_out]``, one sgemm writes the NCHW
+output of a sample directly, with no transpose before or after. 1x1 stride-1
+convolutions skip the unfolding entirely (the input already is that matrix).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numba
+import numpy as np
+from kiln.errors import CompileError
+from kiln.ir import Node
+from kiln.ir.ops.convolution import window_geometry
+
+
+@numba.njit(parallel=True, cache=True)
+def unfold(x, kh, kw, sh, sw, dh, dw, ph, pw, out_h, out_w, cols):
+    """Unfold ``x`` [C, H, W] (f32) into ``cols`` [C*kh*kw, out_h*out_w]; padding reads 0."""
+    c_in, height, width = x.shape
+    for row in numba.prange(c_in * kh * kw):
+        c = row // (kh * kw)
+        i = (row // kw) % kh
+        j = row % kw
+        for oh in range(out_h):
+            ih = oh * sh - ph + i * dh
+            base = oh * out_w
+            if ih < 0 or ih >= height:
+                for ow in range(out_w):
+                    cols[row, base + ow] = 0.0
+                continue
+            for ow in range(out_w):
+                iw = ow * sw - pw + j * dw
+                if 0 <= iw < width:
+                    cols[row, base + ow] = x[c, ih, iw]
+                else:
+                    cols[row, base + ow] = 0.0
+
+
+@numba.njit(parallel=True, cache=True)
+def depthwise(x, w, sh, sw, dh, dw, ph, pw, out):
+    """Depthwise convolution: ``x`` [N, C, H, W], ``w`` [C*m, kh, kw] -> ``out`` [N, C*m, Ho, Wo] (f32).
+
+    Output channel ``k`` reads input channel ``k // m`` (channel multiplier ``m``).
+    """
+    n, c_in, height, width = x.shape
+    c_out, kh, kw = w.shape
+    mult = c_out // c_in
+    out_h, out_w = out.shape[2], out.shape[3]
+    for job in numba.prange(n * c_out):
+        b = job // c_out
+        k = job % c_out
+        c = k // mult
+        for oh in range(out_h):
+            for ow in range(out_w):
+                out[b, k, oh, ow] = 0.0
+        for i in range(kh):
+            for j in range(kw):
+                wv = w[k, i, j]
+                for oh in range(out_h):
+                    ih = oh * sh - ph + i * dh
+                    if ih < 0 or ih >= height:
+                        continue
+                    lo = 0
+                    while lo < out_w and lo * sw - pw + j * dw < 0:
+                        lo += 1
+                    hi = out_w
+                    while hi > lo and (hi - 1) * sw - pw + j * dw >= width:
+                        hi -= 1
+                    for ow in range(lo, hi):
+                        out[b, k, oh, ow] += wv * x[b, c, ih, ow * sw - pw + j * dw]
+
+
+@dataclasses.dataclass
+class ConvGeometry:
+    """Static geometry of a 2-D convolution (NCHW): kernel, strides, dilations, begin pads."""
+
+    groups: int
+    c_in: int
+    c_out: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    dh: int
+    dw: int
+    ph: int
+    pw: int
+    out_h: int
+    out_w: int
+
+
+def geometry(node: Node, weights_shape: tuple[int, ...]) -> ConvGeometry:
+    """Return the geometry of a 2-D Convolution/GroupConvolution node; CompileError if not 2-D."""
+    x_shape, y_shape = node.inputs[0].shape, node.output(0).shape
+    if len(x_shape) != 4:
+        raise CompileError(f"node {node.name!r}: the CPU kernel handles 2-D convolution only")
+    grouped = node.type_name == "GroupConvolution"
+    groups = weights_shape[0] if grouped else 1
+    kh, kw = weights_shape[-2:]
+    strides = [int(s) for s in node.attrs.get("strides") or [1, 1]]
+    dilations = [int(d) for d in node.attrs.get("dilations") or [1, 1]]
+    pads, _, _ = window_geometry(node, x_shape[2:], (kh, kw))
+    c_out = weights_shape[0] * weights_shape[1] if grouped else weights_shape[0]
+    return ConvGeometry(groups, x_shape[1], c_out, kh, kw, strides[0], strides[1], dilations[0],
+                        dilations[1], pads[0], pads[1], y_shape[2], y_shape[3])
+
+
+class Convolution:
+    """A compiled convolution: ``run(x, out)`` writes the NCHW result into ``out``.
+
+    ``weights`` is the OpenVINO layout: [C_out, C_in, kh, kw] for Convolution,
+    [G, C_out/G, C_in/G, kh, kw] for GroupConvolution. ``scale`` (per output
+    channel) given to :meth:`scale_weights` is folded into the weights.
+    """
+
+    def __init__(self, node: Node, weights: np.ndarray):
+        g = geometry(node, weights.shape)
+        self.g = g
+        w = np.asarray(weights, np.float32).reshape(g.c_out, -1, g.kh, g.kw)
+        self.depthwise = g.groups > 1 and w.shape[1] == 1 and g.c_out % g.c_in == 0 \
+            and g.groups == g.c_in
+        if self.depthwise:
+            self.w = np.ascontiguousarray(w.reshape(g.c_out, g.kh, g.kw))
+        else:
+            cog = g.c_out // g.groups
+            self.w = [np.ascontiguousarray(w[k * cog:(k + 1) * cog].reshape(cog, -1))
+                      for k in range(g.groups)]
+        self.pointwise = (g.kh == g.kw == 1 and g.sh == g.sw == 1 and g.ph == g.pw == 0)
+        self.cols_shape = (w.shape[1] * g.kh * g.kw, g.out_h * g.out_w)
+
+    def scale_weights(self, scale: np.ndarray) -> None:
+        """Multiply output channel ``k`` of the weights by ``scale[k]`` (a folded BatchNorm/Multiply)."""
+        scale = np.asarray(scale, np.float32)
+        if self.depthwise:
+            self.w = np.ascontiguousarray(self.w * scale[:, None, None])
+            return
+        cog = self.g.c_out // self.g.groups
+        self.w = [np.ascontiguousarray(w * scale[k * cog:(k + 1) * cog, None]) for k, w in enumerate(self.w)]
+
+    @property
+    def workspace_bytes(self) -> int:
+        """Bytes of scratch (the unfolded input) one call needs; 0 when none."""
+        if self.depthwise or self.pointwise:
+            return 0
+        return self.cols_shape[0] * self.cols_shape[1] * 4
+
+    def run(self, x: np.ndarray, out: np.ndarray, workspace: np.ndarray | None) -> None:
+        """Compute the convolution of ``x`` [N, C_in, H, W] into ``out`` [N, C_out, Ho, Wo] (f32)."""
+        g = self.g
+        if self.depthwise:
+            depthwise(x, self.w, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, out)
+            return
+        x = np.ascontiguousarray(x)
+        cig = g.c_in // g.groups
+        cog = g.c_out // g.groups
+        cols = None if self.pointwise else workspace[:self.cols_shape[0] * self.cols_shape[1]].reshape(
+            self.cols_shape)
+        for b in range(x.shape[0]):
+            for k in range(g.groups):
+                xs = x[b, k * cig:(k + 1) * cig]
+                if self.pointwise:
+                    src = xs.reshape(cig, -1)
+                else:
+                    unfold(xs, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, g.out_h, g.out_w, cols)
+                    src = cols
+                np.matmul(self.w[k], src, out=out[b, k * cog:(k + 1) * cog].reshape(cog, -1))

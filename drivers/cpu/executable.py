@@ -1,0 +1,304 @@
+"""The CPU executable: a schedule lowered to kernels, run over per-request buffer arenas.
+
+Compilation (:class:`CpuProgram`): fold constants, group nodes into fused steps
+(:mod:`kiln.drivers.schedule`), pick a kernel for each step, plan one arena of
+reusable buffers. Execution: each concurrent inference borrows an arena from a
+pool (so requests never share a buffer), runs the kernels in order, and returns
+freshly allocated output arrays.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numba
+import numpy as np
+from kiln.drivers.cpu.convolution import Convolution
+from kiln.drivers.cpu.elementwise import BoundChain
+from kiln.drivers.cpu.matmul import MatMul
+from kiln.drivers.cpu.normalization import RowNormalization
+from kiln.drivers.cpu.pooling import Pooling
+from kiln.drivers.fusion import Chain, ChainOp
+from kiln.drivers.plugin import Executable
+from kiln.drivers.schedule import Schedule, Step, build_schedule, plan_buffers
+from kiln.errors import CompileError, KilnError
+from kiln.ir import ElementType, Model, Node, Output, is_static
+from kiln.ir.evaluate import run_node
+
+F32 = ElementType.f32
+
+
+def _f32_static(*ports: Output) -> bool:
+    return all(p.element_type == F32 and is_static(p.shape) for p in ports)
+
+
+def anchor_kernel(node: Node, constants: dict, used: set[Output]):
+    """Return the CPU kernel object for ``node`` if it has a fast buffer-writing kernel, else None."""
+    try:
+        kind = node.type_name
+        if any(Output(node, i) in used for i in range(1, len(node.output_types))):
+            return None
+        if kind in ("Convolution", "GroupConvolution"):
+            weights = constants.get(node.inputs[1])
+            if weights is None or not _f32_static(node.inputs[0], node.output(0)) \
+                    or len(node.inputs[0].shape) != 4:
+                return None
+            return Convolution(node, weights)
+        if kind == "MatMul" and _f32_static(*node.inputs, node.output(0)):
+            return MatMul(node, constants)
+        if kind in ("MaxPool", "AvgPool") and _f32_static(node.inputs[0], node.output(0)) \
+                and len(node.inputs[0].shape) == 4:
+            return Pooling(node)
+        if kind in ("Softmax", "MVN") and _f32_static(node.inputs[0], node.output(0)):
+            return RowNormalization(node, constants)
+    except (CompileError, KeyError, TypeError, ValueError):
+        return None
+    return None
+
+
+def fold_channel_scale(step: Step, kernel) -> None:
+    """Fold an epilogue's leading per-output-channel multiply into the convolution weights."""
+    chain = step.chain
+    if not isinstance(kernel, Convolution) or chain is None or not chain.ops:
+        return
+    first = chain.ops[0]
+    if first.name != "mul" or 0 not in first.args:
+        return
+    other = first.args[1] if first.args[0] == 0 else first.args[0]
+    if other <= 0 or isinstance(chain.operands[other], Output):
+        return
+    scale = np.asarray(chain.operands[other], np.float32)
+    c_out = kernel.g.c_out
+    padded = scale.reshape((1,) * (4 - scale.ndim) + scale.shape) if scale.ndim <= 4 else scale
+    if padded.ndim != 4 or padded.shape[0] != 1 or padded.shape[2:] != (1, 1) \
+            or padded.shape[1] not in (1, c_out):
+        return
+    kernel.scale_weights(np.broadcast_to(padded.reshape(-1), (c_out,)))
+    ops = []
+    for op in chain.ops[1:]:  # op k becomes op k-1; the dropped op's result is the anchor output
+        ops.append(ChainOp(op.name, tuple(0 if a == -1 else (a + 1 if a < -1 else a) for a in op.args),
+                           op.params))
+    step.chain = Chain(chain.operands, ops, chain.shape) if ops else None
+
+
+class CpuStep:
+    """One executable step: reads env slots ``reads``, writes env slots ``writes``."""
+
+    def __init__(self, step: Step, kind: str, run: Callable, reads: list[int], writes: list[int]):
+        self.step = step
+        self.exec_type = kind
+        self.run = run
+        self.reads = reads
+        self.writes = writes
+
+
+class CpuProgram:
+    """A model compiled for static shapes: kernels in order plus the buffer plan."""
+
+    def __init__(self, model: Model):
+        used = {p for n in model.ordered_nodes() for p in n.inputs}
+        kernels: dict[int, Any] = {}
+
+        def is_anchor(node: Node, constants: dict) -> bool:
+            kernel = anchor_kernel(node, constants, used)
+            if kernel is not None:
+                kernels[id(node)] = kernel
+            return kernel is not None
+
+        self.schedule: Schedule = build_schedule(model, is_anchor)
+        for step in self.schedule.steps:
+            if step.kind == "anchor":
+                fold_channel_scale(step, kernels[id(step.node)])
+        self.plan = plan_buffers(self.schedule, lambda s: s.kind != "node")
+        self.index: dict[Output, int] = {}
+        self.env_template: list[Any] = []
+        for port, value in self.schedule.constants.items():
+            self._slot(port)
+            self.env_template[self.index[port]] = value
+        self.input_slots = [self._slot(p) for p in self.schedule.inputs]
+        self.workspace_bytes = 0
+        self.steps: list[CpuStep] = []
+        for step in self.schedule.steps:
+            self.steps.append(self._lower(step, kernels.get(id(step.node))))
+        self.output_slots = [self._slot(p) for p in self.schedule.outputs]
+        self.constant_ids = {id(v) for v in self.schedule.constants.values()}
+
+    def _slot(self, port: Output) -> int:
+        if port not in self.index:
+            self.index[port] = len(self.env_template)
+            self.env_template.append(None)
+        return self.index[port]
+
+    def _lower(self, step: Step, kernel) -> CpuStep:
+        reads = [self._slot(p) for p in step.inputs if p not in self.schedule.constants]
+        writes = [self._slot(p) for p in step.outputs]
+        if step.kind == "node":
+            node = step.node
+            ins = [self._slot(p) for p in node.inputs]
+            outs = [self._slot(Output(node, i)) for i in range(len(node.output_types))]
+
+            def run_reference(env, arena, node=node, ins=ins, outs=outs):
+                values = run_node(node, [env[i] for i in ins])
+                for i, value in zip(outs, values):
+                    env[i] = value
+            return CpuStep(step, "reference", run_reference, reads, outs)
+        out_port = step.outputs[0]
+        out_slot = writes[0]
+        shape, buffer = tuple(out_port.shape), self.plan.slot_of.get(out_port)
+        epilogue = BoundChain(step.chain) if step.chain is not None else None
+        chain_slots = []
+        if step.chain is not None:
+            for operand in step.chain.operands:
+                if isinstance(operand, Output):
+                    chain_slots.append(-1 if step.kind == "anchor" and operand == step.node.output(0)
+                                       else self._slot(operand))
+
+        def output(arena):
+            return arena.view(buffer, shape) if buffer is not None else np.empty(shape, np.float32)
+
+        def finish(env, out):
+            if epilogue is not None:
+                epilogue.run(out, [out if s < 0 else env[s] for s in chain_slots])
+            env[out_slot] = out
+
+        if step.kind == "chain":
+            def run_chain(env, arena):
+                out = output(arena)
+                epilogue.run(out, [env[s] for s in chain_slots])
+                env[out_slot] = out
+            return CpuStep(step, "numba_fused_elementwise", run_chain, reads, writes)
+        x_slot = self._slot(step.node.inputs[0])
+        if isinstance(kernel, Convolution):
+            self.workspace_bytes = max(self.workspace_bytes, kernel.workspace_bytes)
+            exec_type = "numba_depthwise" if kernel.depthwise else (
+                "sgemm_1x1" if kernel.pointwise else "im2col_sgemm")
+
+            def run_conv(env, arena):
+                out = output(arena)
+                kernel.run(env[x_slot], out, arena.workspace)
+                finish(env, out)
+            return CpuStep(step, exec_type, run_conv, reads, writes)
+        if isinstance(kernel, MatMul):
+            b_slot = self._slot(step.node.inputs[1])
+
+            def run_matmul(env, arena):
+                out = output(arena)
+                kernel.run(env[x_slot], env[b_slot], out)
+                finish(env, out)
+            return CpuStep(step, "sgemm", run_matmul, reads, writes)
+
+        def run_rows(env, arena):
+            out = output(arena)
+            kernel.run(env[x_slot], out)
+            finish(env, out)
+        return CpuStep(step, f"numba_{step.node.type_name.lower()}", run_rows, reads, writes)
+
+
+class Arena:
+    """The reusable buffers of one in-flight inference: planned slots and conv scratch."""
+
+    def __init__(self, program: CpuProgram):
+        self.slots = [np.empty(n // 4, np.float32) for n in program.plan.slot_bytes]
+        self.workspace = np.empty(max(program.workspace_bytes // 4, 1), np.float32)
+
+    def view(self, slot: int, shape: tuple[int, ...]) -> np.ndarray:
+        size = int(np.prod(shape, dtype=np.int64))
+        return self.slots[slot][:size].reshape(shape)
+
+
+class CpuExecutable(Executable):
+    """Runs a model with fused CPU kernels; thread-safe, one arena per concurrent inference.
+
+    Models with dynamic input shapes are compiled once per distinct input shape,
+    on first use. ``threads`` is the number of numba threads one inference uses.
+    """
+
+    def __init__(self, model: Model, threads: int = 0, profiling: bool = False):
+        self.model = model
+        self.threads = threads or numba.config.NUMBA_NUM_THREADS
+        self.profiling = profiling
+        self._programs: dict[tuple, CpuProgram] = {}
+        self._arenas: dict[tuple, list[Arena]] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        if all(is_static(p.attrs["shape"]) for p in model.parameters):
+            self.program_for([tuple(p.attrs["shape"]) for p in model.parameters])
+
+    def program_for(self, shapes: list[tuple[int, ...]]) -> CpuProgram:
+        """Return the program compiled for these input shapes (compiling it on first use)."""
+        key = tuple(shapes)
+        with self._lock:
+            program = self._programs.get(key)
+        if program is not None:
+            return program
+        model = self.model
+        if any(tuple(p.attrs["shape"] or ()) != s for p, s in zip(model.parameters, shapes)):
+            model = model.clone().reshape({p.name: s for p, s in zip(model.parameters, shapes)})
+        program = CpuProgram(model)
+        with self._lock:
+            return self._programs.setdefault(key, program)
+
+    def infer(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        program = self.program_for([tuple(x.shape) for x in inputs])
+        key = tuple(tuple(x.shape) for x in inputs)
+        with self._lock:
+            pool = self._arenas.setdefault(key, [])
+            arena = pool.pop() if pool else None
+        if arena is None:
+            arena = Arena(program)
+        try:
+            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
+            return self._run(program, arena, inputs)
+        finally:
+            with self._lock:
+                self._arenas[key].append(arena)
+
+    def _run(self, program: CpuProgram, arena: Arena, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        env = list(program.env_template)
+        for slot, value in zip(program.input_slots, inputs):
+            env[slot] = value
+        profile = [] if self.profiling else None
+        for step in program.steps:
+            try:
+                if profile is None:
+                    step.run(env, arena)
+                else:
+                    start = time.perf_counter()
+                    step.run(env, arena)
+                    profile.append((step, time.perf_counter() - start))
+            except KilnError:
+                raise
+            except Exception as error:
+                raise KilnError(f"CPU step {step.step.name!r} ({step.step.type_name}, {step.exec_type}) "
+                                f"failed: {type(error).__name__}: {error}") from error
+        if profile is not None:
+            self._local.profile = profile
+        outputs = []
+        shared = {id(v) for v in inputs} | program.constant_ids
+        for slot in program.output_slots:
+            value = env[slot]
+            if not isinstance(value, np.ndarray) or not value.flags.owndata or id(value) in shared:
+                value = np.array(value, copy=True)  # never hand out an arena buffer, input or constant
+            outputs.append(value)
+        return outputs
+
+    def profiling_info(self) -> list[dict[str, Any]]:
+        """Return per-step counters of this thread's last profiled inference (empty if profiling is off)."""
+        profile = getattr(self._local, "profile", None) or []
+        return [{
+            "node_name": step.step.name, "node_type": step.step.type_name, "exec_type": step.exec_type,
+            "real_time_ms": seconds * 1e3, "fused_nodes": [n.name for n in step.step.nodes],
+            "device": "CPU", "status": "EXECUTED",
+        } for step, seconds in profile]
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Return the schedule of every compiled program: step, kernel, fused nodes."""
+        rows = []
+        for program in self._programs.values():
+            for step in program.steps:
+                rows.append({"node_name": step.step.name, "node_type": step.step.type_name,
+                             "exec_type": step.exec_type, "fused_nodes": [n.name for n in step.step.nodes]})
+        return rows

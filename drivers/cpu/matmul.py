@@ -1,0 +1,42 @@
+"""MatMul on the CPU: BLAS sgemm through numpy, with constant right-hand sides pre-transposed."""
+
+from __future__ import annotations
+
+import numpy as np
+from kiln.errors import CompileError
+from kiln.ir import Node
+
+
+class MatMul:
+    """A compiled MatMul of rank >= 2 operands: ``run(a, b, out)`` writes ``a @ b`` into ``out``.
+
+    A constant B is stored already transposed as the node asks; when B is 2-D
+    and A is C-contiguous, A's leading dims are folded into one GEMM.
+    """
+
+    def __init__(self, node: Node, constants: dict):
+        a, b = node.inputs
+        if len(a.shape) < 2 or len(b.shape) < 2:
+            raise CompileError(f"node {node.name!r}: the CPU MatMul kernel needs rank >= 2 inputs")
+        self.transpose_a = bool(node.attrs["transpose_a"])
+        self.transpose_b = bool(node.attrs["transpose_b"])
+        self.b_const = None
+        value = constants.get(b)
+        if value is not None:
+            value = np.asarray(value, np.float32)
+            if self.transpose_b:
+                value = np.swapaxes(value, -1, -2)
+            self.b_const = np.ascontiguousarray(value)
+        self.fold_rows = self.b_const is not None and self.b_const.ndim == 2 and not self.transpose_a
+
+    def run(self, a: np.ndarray, b: np.ndarray | None, out: np.ndarray) -> None:
+        if self.transpose_a:
+            a = np.swapaxes(a, -1, -2)
+        if self.b_const is not None:
+            b = self.b_const
+        elif self.transpose_b:
+            b = np.swapaxes(b, -1, -2)
+        if self.fold_rows and a.flags.c_contiguous:
+            np.matmul(a.reshape(-1, a.shape[-1]), b, out=out.reshape(-1, out.shape[-1]))
+        else:
+            np.matmul(a, b, out=out)

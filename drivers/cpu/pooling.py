@@ -1,0 +1,98 @@
+"""2-D max and average pooling over NCHW tensors as parallel numba loops."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from kiln.errors import CompileError
+from kiln.ir import Node
+from kiln.ir.ops.convolution import window_geometry
+
+
+@numba.njit(parallel=True, cache=True)
+def max_pool(x, kh, kw, sh, sw, dh, dw, ph, pw, out):
+    """Max over windows of ``x`` [N, C, H, W] into ``out`` [N, C, Ho, Wo] (f32); padding never wins."""
+    n, c, height, width = x.shape
+    out_h, out_w = out.shape[2], out.shape[3]
+    for job in numba.prange(n * c):
+        b = job // c
+        k = job % c
+        for oh in range(out_h):
+            for ow in range(out_w):
+                best = -np.inf
+                for i in range(kh):
+                    ih = oh * sh - ph + i * dh
+                    if ih < 0 or ih >= height:
+                        continue
+                    for j in range(kw):
+                        iw = ow * sw - pw + j * dw
+                        if 0 <= iw < width:
+                            v = x[b, k, ih, iw]
+                            if v > best or v != v:
+                                best = v
+                out[b, k, oh, ow] = best
+
+
+@numba.njit(parallel=True, cache=True)
+def avg_pool(x, kh, kw, sh, sw, ph, pw, pe_h, pe_w, exclude_pad, out):
+    """Mean over windows of ``x`` [N, C, H, W] into ``out`` (f32).
+
+    With ``exclude_pad`` the divisor counts input cells only; otherwise it also
+    counts the explicit padding (``ph``/``pw`` before, ``pe_h``/``pe_w`` after).
+    """
+    n, c, height, width = x.shape
+    out_h, out_w = out.shape[2], out.shape[3]
+    for job in numba.prange(n * c):
+        b = job // c
+        k = job % c
+        for oh in range(out_h):
+            h0 = oh * sh - ph
+            for ow in range(out_w):
+                w0 = ow * sw - pw
+                acc = np.float32(0.0)
+                count = 0
+                for i in range(kh):
+                    ih = h0 + i
+                    if ih < 0 or ih >= height:
+                        continue
+                    for j in range(kw):
+                        iw = w0 + j
+                        if 0 <= iw < width:
+                            acc += x[b, k, ih, iw]
+                            count += 1
+                if not exclude_pad:
+                    hs = max(h0, -ph)
+                    he = min(h0 + kh, height + pe_h)
+                    ws = max(w0, -pw)
+                    we = min(w0 + kw, width + pe_w)
+                    count = max(he - hs, 0) * max(we - ws, 0)
+                out[b, k, oh, ow] = acc / count if count > 0 else np.float32(0.0)
+
+
+class Pooling:
+    """A compiled MaxPool/AvgPool node over a 4-D input: ``run(x, out)``."""
+
+    def __init__(self, node: Node):
+        shape = node.inputs[0].shape
+        kernel = [int(k) for k in node.attrs["kernel"]]
+        if len(shape) != 4 or len(kernel) != 2:
+            raise CompileError(f"node {node.name!r}: the CPU pooling kernel handles 2-D pooling only")
+        self.kind = node.type_name
+        self.kernel = kernel
+        self.strides = [int(s) for s in node.attrs.get("strides") or [1, 1]]
+        self.dilations = [int(d) for d in node.attrs.get("dilations") or [1, 1]]
+        self.begins, self.ends, _ = window_geometry(node, shape[2:], kernel)
+        self.exclude_pad = bool(node.attrs.get("exclude-pad", False))
+        if self.kind == "AvgPool":
+            # the divisor counts explicit pads, not the extra end cells ceil rounding adds
+            self.explicit_ends = [int(e) for e in node.attrs.get("pads_end") or [0, 0]]
+            if str(node.attrs.get("auto_pad", "explicit")).lower() not in ("explicit", "notset", ""):
+                self.explicit_ends = list(self.ends)
+
+    def run(self, x: np.ndarray, out: np.ndarray) -> None:
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.strides, self.begins
+        if self.kind == "MaxPool":
+            max_pool(x, kh, kw, sh, sw, self.dilations[0], self.dilations[1], ph, pw, out)
+        else:
+            avg_pool(x, kh, kw, sh, sw, ph, pw, self.explicit_ends[0], self.explicit_ends[1],
+                     self.exclude_pad, out)
