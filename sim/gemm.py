@@ -15,21 +15,11 @@ import numpy as np
 from kiln.hw.isa import Instruction
 from kiln.sim.errors import FieldRangeError, check_rows
 from kiln.sim.state import VpuState
+from numpy.lib.stride_tricks import as_strided
 
 #: Largest |int8 x int8| product: (-128) * (-128).
 _MAX_PRODUCT = 128 * 128
 _FLOAT32_EXACT = 1 << 24
-
-
-def gemm_rows(i: Instruction, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return (input rows of shape (o*i, k), accumulator rows of shape (o*i,)) of a GEMM."""
-    k = np.arange(i.k_count, dtype=np.int64) * i.k_inp_inc
-    o = np.arange(i.o_count, dtype=np.int64)
-    n = np.arange(i.i_count, dtype=np.int64)
-    outer = (o[:, None] * i.o_inp_inc + n[None, :] * i.i_inp_inc).reshape(-1)
-    inputs = i.inp + outer[:, None] + k[None, :]
-    acc = (i.acc + o[:, None] * i.o_acc_inc + n[None, :]).reshape(-1)
-    return inputs, acc
 
 
 def execute_gemm(i: Instruction, state: VpuState, index: int) -> None:
@@ -48,12 +38,22 @@ def execute_gemm(i: Instruction, state: VpuState, index: int) -> None:
     last_acc = i.acc + (i.o_count - 1) * i.o_acc_inc + i.i_count - 1
     check_rows(i.acc, last_acc, c.acc_depth, "acc", index=index, opcode="GEMM", field="acc")
 
-    inputs, acc_rows = gemm_rows(i, dim)
+    # Strided views instead of gathers: rows (o, i, k) of the scratchpad and (o, i) of the
+    # accumulator are affine in the loop indices.
+    sp, acc = state.scratchpad, state.accumulator
+    row = sp.strides[0]
+    inputs = as_strided(sp[i.inp:], shape=(i.o_count, i.i_count, i.k_count, dim),
+                        strides=(i.o_inp_inc * row, i.i_inp_inc * row, i.k_inp_inc * row, 1),
+                        writeable=False)
     reduction = i.k_count * dim
     ftype = np.float32 if reduction * _MAX_PRODUCT <= _FLOAT32_EXACT else np.float64
-    a = state.scratchpad[inputs].reshape(len(acc_rows), reduction).astype(ftype)
-    w = state.scratchpad[i.wgt:i.wgt + reduction].astype(ftype)
-    product = (a @ w).astype(np.int64)
+    a = inputs.astype(ftype).reshape(i.o_count * i.i_count, reduction)
+    w = sp[i.wgt:i.wgt + reduction].astype(ftype)
+    # |sum| <= 63 * 64 * 2**14 < 2**31: the exact product always fits int32.
+    product = (a @ w).astype(np.int32).reshape(i.o_count, i.i_count, dim)
+    target = as_strided(acc[i.acc:], shape=(i.o_count, i.i_count, dim),
+                        strides=(i.o_acc_inc * acc.strides[0], acc.strides[0], acc.strides[1]))
     if i.accumulate:
-        product += state.accumulator[acc_rows]
-    state.accumulator[acc_rows] = product.astype(np.int32)
+        target += product  # int32 addition wraps modulo 2**32
+    else:
+        target[...] = product
