@@ -1,0 +1,1 @@
+"""HETERO: split a model into device subgraphs and chain them."""

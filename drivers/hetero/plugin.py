@@ -1,0 +1,172 @@
+"""The HETERO plugin: run each part of a model on the first device (by priority) that takes it.
+
+``core.compile_model(model, "HETERO:VPU,CPU")`` passes ``DEVICE_PRIORITIES="VPU,CPU"``.
+The model is split into device subgraphs (see :mod:`kiln.drivers.hetero.placement`), each
+compiled by its device's plugin; at run time the subgraphs run in dependency order and
+tensors crossing a boundary are converted to the element type the reading subgraph
+declares. ``compiled.executable.placement`` holds where each node runs and why.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from kiln.drivers.hetero.placement import Placement, Subgraph, place
+from kiln.drivers.plugin import Executable, Plugin, get_plugin
+from kiln.errors import DeviceError
+from kiln.ir import Model, Node, Output, parameter
+
+PRIORITIES = "DEVICE_PRIORITIES"
+
+
+def subgraph_model(sub: Subgraph, name: str) -> Model:
+    """Return a standalone Model of ``sub``: a Parameter per input port, a Result per output.
+
+    Nodes keep their names; constant-only producers (weights) are copied in.
+    """
+    copies: dict[int, Node] = {}
+    feeds: dict[Output, Output] = {}
+    params = []
+    used: set[str] = set()
+    for port in sub.inputs:
+        pname = port.name
+        while pname in used:
+            pname += "_"
+        used.add(pname)
+        param = parameter(pname, port.element_type, port.shape)
+        param.output_names[0] |= set(port.names)
+        params.append(param)
+        feeds[port] = param.output(0)
+
+    def copy(node: Node) -> Node:
+        if id(node) in copies:
+            return copies[id(node)]
+        stack = [node]
+        while stack:
+            current = stack[-1]
+            pending = [p.node for p in current.inputs
+                       if Output(p.node, p.index) not in feeds and id(p.node) not in copies]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            if id(current) in copies:
+                continue
+            twin = Node.__new__(Node)
+            twin.op, twin.name, twin.attrs = current.op, current.name, dict(current.attrs)
+            twin.inputs = [feeds[p] if p in feeds else Output(copies[id(p.node)], p.index)
+                           for p in current.inputs]
+            twin.output_types = list(current.output_types)
+            twin.output_names = [set(n) for n in current.output_names]
+            twin.rt_info = dict(current.rt_info)
+            copies[id(current)] = twin
+        return copies[id(node)]
+
+    for node in sub.nodes:
+        copy(node)
+    results = [Output(copies[id(p.node)], p.index) for p in sub.outputs]
+    return Model(results, params, name=name)
+
+
+class HeteroExecutable(Executable):
+    """Runs the compiled subgraphs in order, passing boundary tensors between devices."""
+
+    def __init__(self, model: Model, placement: Placement, executables: list[Executable],
+                 sub_models: list[Model]):
+        self.model = model
+        self.placement = placement
+        self.executables = executables
+        self.sub_models = sub_models
+        self._timings: list[float] = [0.0] * len(executables)
+        self._lock = threading.Lock()
+
+    def infer(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        values: dict[Output, np.ndarray] = dict(zip(self.model.inputs, inputs))
+        timings = []
+        for sub, sub_model, executable in zip(self.placement.subgraphs, self.sub_models, self.executables):
+            feed = []
+            for port, param in zip(sub.inputs, sub_model.parameters):
+                value = values[port]
+                want = param.attrs["element_type"].numpy
+                feed.append(value if value.dtype == want else value.astype(want))
+            start = time.perf_counter()
+            outs = executable.infer(feed)
+            timings.append(time.perf_counter() - start)
+            if len(outs) != len(sub.outputs):
+                raise DeviceError(f"HETERO: {sub.name} returned {len(outs)} outputs, expected "
+                                  f"{len(sub.outputs)}")
+            values.update(zip(sub.outputs, outs))
+        with self._lock:
+            self._timings = timings
+        return [values[port] for port in self.model.outputs]
+
+    def profiling_info(self) -> list[dict[str, Any]]:
+        """Return one row per subgraph of the last inference: name, device, nodes, time (ms)."""
+        with self._lock:
+            timings = list(self._timings)
+        rows = []
+        for sub, seconds, executable in zip(self.placement.subgraphs, timings, self.executables):
+            rows.append({"name": sub.name, "device": sub.device, "nodes": len(sub.nodes),
+                         "time_ms": seconds * 1e3, "detail": executable.profiling_info()})
+        return rows
+
+
+class HeteroPlugin(Plugin):
+    """Virtual device "HETERO": splits a model over ``DEVICE_PRIORITIES`` (e.g. "VPU,CPU")."""
+
+    device_name = "HETERO"
+    priority = 0
+    virtual = True
+
+    def __init__(self):
+        self._plugins: dict[str, Plugin] = {}
+
+    def supported_properties(self) -> dict[str, Any]:
+        return {PRIORITIES: "CPU"}
+
+    def devices(self, properties: Mapping[str, Any]) -> tuple[list[str], dict[str, Plugin]]:
+        """Return the priority list and the plugin of each device; check each is usable."""
+        text = properties.get(PRIORITIES) or ""
+        names = [d.strip() for d in str(text).split(",") if d.strip()]
+        if not names:
+            raise DeviceError('HETERO needs device priorities, e.g. "HETERO:VPU,CPU"')
+        if len(set(names)) != len(names):
+            raise DeviceError(f"HETERO: device {names} listed twice in {text!r}")
+        for name in names:
+            if name in ("HETERO", "AUTO"):
+                raise DeviceError(f"HETERO: {name} cannot be one of HETERO's devices")
+            if name not in self._plugins:
+                self._plugins[name] = get_plugin(name)()
+            if not self._plugins[name].available():
+                raise DeviceError(f"HETERO: {self._plugins[name].unavailable_reason()}")
+        return names, {n: self._plugins[n] for n in names}
+
+    def placement(self, model: Model, properties: Mapping[str, Any]) -> Placement:
+        """Return where each node of ``model`` would run, with reasons and subgraphs."""
+        names, plugins = self.devices(properties)
+        return place(model, names, plugins, _device_properties(properties))
+
+    def query_model(self, model, properties):
+        return dict(self.placement(model, properties).devices)
+
+    def placement_reasons(self, model, properties):
+        return dict(self.placement(model, properties).reasons)
+
+    def compile_model(self, model, properties):
+        placement = self.placement(model, properties)
+        _, plugins = self.devices(properties)
+        inner = _device_properties(properties)
+        executables, sub_models = [], []
+        for sub in placement.subgraphs:
+            sub_model = subgraph_model(sub, f"{model.name}/{sub.name}")
+            sub_models.append(sub_model)
+            executables.append(plugins[sub.device].compile_model(sub_model.clone(), inner))
+        return HeteroExecutable(model, placement, executables, sub_models)
+
+
+def _device_properties(properties: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in properties.items() if k != PRIORITIES}
