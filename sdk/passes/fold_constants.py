@@ -1,0 +1,73 @@
+"""Constant folding: replace every node whose inputs are all constant by its value."""
+
+from __future__ import annotations
+
+import numpy as np
+from kiln.ir import Model, Node
+from kiln.ir.evaluate import run_node
+from kiln.ir.types import is_static
+from kiln.passes.rewrite import Consumers, node_names, unique_name
+
+MAX_GROWTH = 2
+"""A folded value may be at most this many times the bytes of its constant inputs..."""
+
+MIN_BUDGET_BYTES = 1 << 16
+"""...or this many bytes (64 KiB), whichever is larger; bigger results stay unfolded."""
+
+NEVER_FOLDED = frozenset({"Parameter", "Constant", "Result", "RandomUniform", "Multinomial", "ReadValue",
+                          "Assign"})
+"""Ops that are never folded: graph boundaries, random and stateful ops."""
+
+
+def fold_constants(model: Model) -> Model:
+    """Fold constant subgraphs of ``model`` in place and return it.
+
+    A node is folded when every input is a Constant, or when it is a ``ShapeOf``
+    of a statically shaped tensor (so shape subgraphs such as ShapeOf -> Gather ->
+    Concat -> Reshape fold to a constant target). A node whose outputs would take
+    more than ``max(MAX_GROWTH * input bytes, MIN_BUDGET_BYTES)`` is left alone, so a
+    Broadcast of a scalar to a large tensor does not bloat the model.
+    """
+    users = Consumers(model)
+    names = node_names(model)
+    for node in model.ordered_nodes():
+        if node.type_name in NEVER_FOLDED:
+            continue
+        values = _folded_values(node)
+        if values is None:
+            continue
+        for index, value in enumerate(values):
+            port = node.output(index)
+            if not users.of(port):
+                continue
+            base = node.name if len(values) == 1 else f"{node.name}/out{index}"
+            names.discard(node.name)
+            folded = Node("Constant", [], {"value": value}, name=unique_name(names, base))
+            users.replace(port, folded.output(0))
+    return model
+
+
+def _folded_values(node: Node) -> list[np.ndarray] | None:
+    if node.type_name == "ShapeOf":
+        shape = node.inputs[0].shape
+        if not is_static(shape):
+            return None
+        return [np.asarray(shape, dtype=node.output_types[0][0].numpy)]
+    inputs = [port.constant_value() for port in node.inputs]
+    if any(value is None for value in inputs):
+        return None
+    budget = max(MAX_GROWTH * sum(np.asarray(v).nbytes for v in inputs), MIN_BUDGET_BYTES)
+    for etype, shape in node.output_types:
+        if shape is None or not is_static(shape):
+            continue
+        if int(np.prod(shape, dtype=np.int64)) * max(etype.bitwidth // 8, 1) > budget:
+            return None
+    values = run_node(node, inputs)
+    folded = []
+    for (etype, _), value in zip(node.output_types, values):
+        if etype.value != "string" and value.dtype != etype.numpy:
+            value = value.astype(etype.numpy)
+        if value.nbytes > budget:
+            return None
+        folded.append(value)
+    return folded
