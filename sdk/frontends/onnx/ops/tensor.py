@@ -145,7 +145,7 @@ def tile(ctx):
 def pad(ctx):
     x = ctx.input(0)
     mode = ctx.attr("mode", "constant")
-    if mode not in ("constant", "reflect", "edge"):
+    if mode not in ("constant", "reflect", "edge", "wrap"):
         raise ctx.unsupported(f"pad mode {mode!r}")
     if ctx.opset < 11:
         pads = ctx.const(np.asarray(ctx.attr("pads"), np.int64))
@@ -158,15 +158,9 @@ def pad(ctx):
     rank = rank_of(ctx, x)
     axes = ctx.optional_input(3) if ctx.opset >= 18 else None
     if axes is not None:
-        axes_value, pads_value = axes.constant_value(), pads.constant_value()
-        if axes_value is None or pads_value is None:
-            raise ctx.unsupported("non-constant pads with axes")
-        full = np.zeros(2 * rank, np.int64)
-        n = len(axes_value)
-        for i, a in enumerate(axes_value.reshape(-1)):
-            a = int(a) + rank if a < 0 else int(a)
-            full[a], full[a + rank] = pads_value[i], pads_value[i + n]
-        pads = ctx.const(full)
+        pads = full_pads(ctx, pads, axes, rank)
+    if mode == "wrap":
+        return wrap_pad(ctx, x, pads, rank)
     begin = ctx.make("Slice", pads, ctx.const([0], np.int64), ctx.const([rank], np.int64),
                      ctx.const([1], np.int64))
     end = ctx.make("Slice", pads, ctx.const([rank], np.int64), ctx.const([2 * rank], np.int64),
@@ -174,6 +168,35 @@ def pad(ctx):
     if mode == "constant":
         return ctx.make("Pad", x, begin, end, value, pad_mode="constant")
     return ctx.make("Pad", x, begin, end, pad_mode=mode)
+
+
+def full_pads(ctx, pads, axes, rank: int):
+    """Return pads for every axis (``[begins..., ends...]``, i64) from pads given for ``axes`` only."""
+    i64 = ElementType.i64
+    if axes.element_type != i64:
+        axes = ctx.make("Convert", axes, destination_type=i64)
+    if pads.element_type != i64:
+        pads = ctx.make("Convert", pads, destination_type=i64)
+    axes = ctx.make("FloorMod", axes, ctx.const(np.int64(rank)))
+    positions = ctx.make("Concat", axes, ctx.make("Add", axes, ctx.const(np.int64(rank))), axis=0)
+    return ctx.make("ScatterUpdate", ctx.const(np.zeros(2 * rank, np.int64)), positions, pads,
+                    ctx.const(np.int64(0)))
+
+
+def wrap_pad(ctx, x, pads, rank: int):
+    """Pad ``x`` cyclically: gather each axis at ``(-begin .. dim+end) mod dim`` (negative pads crop)."""
+    i64 = ElementType.i64
+    if pads.element_type != i64:
+        pads = ctx.make("Convert", pads, destination_type=i64)
+    zero, one = ctx.const(np.int64(0)), ctx.const(np.int64(1))
+    for axis in range(rank):
+        begin = ctx.make("Gather", pads, ctx.const(np.int64(axis)), zero)
+        end = ctx.make("Gather", pads, ctx.const(np.int64(axis + rank)), zero)
+        size = ctx.make("Gather", ctx.make("ShapeOf", x, output_type=i64), ctx.const(np.int64(axis)), zero)
+        positions = ctx.make("Range", ctx.make("Subtract", zero, begin), ctx.make("Add", size, end), one,
+                             output_type=i64)
+        x = ctx.make("Gather", x, ctx.make("FloorMod", positions, size), ctx.const(np.int64(axis)))
+    return x
 
 
 @onnx_op("DepthToSpace")
