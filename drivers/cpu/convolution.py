@@ -17,7 +17,7 @@ from kiln.ir import Node
 from kiln.ir.ops.convolution import window_geometry
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def unfold(x, kh, kw, sh, sw, dh, dw, ph, pw, out_h, out_w, cols):
     """Unfold ``x`` [C, H, W] (f32) into ``cols`` [C*kh*kw, out_h*out_w]; padding reads 0."""
     c_in, height, width = x.shape
@@ -40,7 +40,7 @@ def unfold(x, kh, kw, sh, sw, dh, dw, ph, pw, out_h, out_w, cols):
                     cols[row, base + ow] = 0.0
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def depthwise(x, w, sh, sw, dh, dw, ph, pw, out):
     """Depthwise convolution: ``x`` [N, C, H, W], ``w`` [C*m, kh, kw] -> ``out`` [N, C*m, Ho, Wo] (f32).
 

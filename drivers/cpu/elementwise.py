@@ -179,7 +179,7 @@ class BoundChain:
         """Return the numba module source of this chain's loop."""
         two_d = len(self.loop_shape) == 2
         names = [f"a{i}" for i in self.array_indices]
-        lines = [_HEADER, "@numba.njit(parallel=True, cache=True, fastmath=False, error_model='numpy')",
+        lines = [_HEADER, "@numba.njit(parallel=True, cache=True, nogil=True, error_model='numpy')",
                  f"def kernel(out, {', '.join(names)}):" if names else "def kernel(out):"]
         load = {}
         if two_d:

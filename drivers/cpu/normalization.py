@@ -10,7 +10,7 @@ from kiln.errors import CompileError
 from kiln.ir import Node
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def softmax_rows(x, out):
     """Softmax of each row of ``x`` [R, C] into ``out`` (f32), shifted by the row max."""
     rows, cols = x.shape
@@ -28,7 +28,7 @@ def softmax_rows(x, out):
             out[r, c] *= inv
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def mvn_rows(x, normalize_variance, eps, inside_sqrt, out):
     """Mean-variance normalize each row of ``x`` [R, C] into ``out`` (f32; statistics in f64)."""
     rows, cols = x.shape

@@ -67,4 +67,6 @@ class CpuPlugin(Plugin):
             raise DeviceError(f"CPU: INFERENCE_PRECISION_HINT {precision!r} is not supported (f32 only)")
         _, threads = streams_and_threads(properties)
         profiling = str(properties.get("PERF_COUNT", False)).upper() in ("TRUE", "YES", "1")
-        return CpuExecutable(optimize(model), threads=threads, profiling=profiling)
+        if not properties.get("KILN_MODEL_OPTIMIZED"):  # set on models restored from an export
+            model = optimize(model)
+        return CpuExecutable(model, threads=threads, profiling=profiling)

@@ -9,7 +9,7 @@ from kiln.ir import Node
 from kiln.ir.ops.convolution import window_geometry
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def max_pool(x, kh, kw, sh, sw, dh, dw, ph, pw, out):
     """Max over windows of ``x`` [N, C, H, W] into ``out`` [N, C, Ho, Wo] (f32); padding never wins."""
     n, c, height, width = x.shape
@@ -33,7 +33,7 @@ def max_pool(x, kh, kw, sh, sw, dh, dw, ph, pw, out):
                 out[b, k, oh, ow] = best
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def avg_pool(x, kh, kw, sh, sw, ph, pw, pe_h, pe_w, exclude_pad, out):
     """Mean over windows of ``x`` [N, C, H, W] into ``out`` (f32).
 

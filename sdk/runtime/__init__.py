@@ -1,7 +1,7 @@
-"""The runtime API: Core, CompiledModel, InferRequest (OpenVINO's shape)."""
+"""The runtime API: Core, CompiledModel, InferRequest, AsyncInferQueue (OpenVINO's shape)."""
 
 from kiln.runtime.compiled_model import CompiledModel, InferResult
 from kiln.runtime.core import Core
-from kiln.runtime.infer_request import InferRequest
+from kiln.runtime.infer_request import AsyncInferQueue, InferRequest
 
-__all__ = ["CompiledModel", "Core", "InferRequest", "InferResult"]
+__all__ = ["AsyncInferQueue", "CompiledModel", "Core", "InferRequest", "InferResult"]

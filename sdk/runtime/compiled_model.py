@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import io
+import os
+import threading
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 from kiln.drivers.plugin import Executable
 from kiln.ir import Model, Output
 from kiln.ir.evaluate import bind_inputs
+
+OPTIMIZED = "KILN_MODEL_OPTIMIZED"
+"""Compile property set on models restored from an export: the optimizer passes already ran."""
+
+
+def number_of_streams(properties: Mapping[str, Any]) -> int:
+    """Return how many inferences may run at once: NUM_STREAMS, else one per core for THROUGHPUT."""
+    streams = properties.get("NUM_STREAMS")
+    if streams not in (None, "", "AUTO", 0):
+        return max(int(streams), 1)
+    if str(properties.get("PERFORMANCE_HINT", "LATENCY")).upper() in ("THROUGHPUT", "CUMULATIVE_THROUGHPUT"):
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1
 
 
 class InferResult(Mapping):
@@ -44,19 +61,28 @@ class InferResult(Mapping):
     def to_list(self) -> list[np.ndarray]:
         return list(self._values)
 
+    def to_dict(self) -> dict[str, np.ndarray]:
+        return dict(zip(self._names, self._values))
+
     def __repr__(self):
         shapes = ", ".join(f"{n}: {v.dtype}{list(v.shape)}" for n, v in zip(self._names, self._values))
         return f"<InferResult {shapes}>"
 
 
 class CompiledModel:
-    """A model compiled for ``device``. Call it with inputs; or make infer requests."""
+    """A model compiled for ``device``. Call it with inputs; or make infer requests.
+
+    Calls from several threads at once are safe: each runs in its own buffers.
+    """
 
     def __init__(self, model: Model, executable: Executable, device: str, properties: Mapping[str, Any]):
         self.model = model
         self.executable = executable
         self.device = device
-        self.properties = dict(properties)
+        self.properties = {k: v for k, v in properties.items() if k != OPTIMIZED}
+        self.streams = number_of_streams(self.properties)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     @property
     def inputs(self) -> list[Output]:
@@ -87,8 +113,44 @@ class CompiledModel:
 
         return InferRequest(self)
 
+    def executor(self) -> ThreadPoolExecutor:
+        """Return the worker threads async requests run on: one per stream."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=max(self.streams, 1),
+                                                thread_name_prefix=f"kiln-{self.device}")
+            return self._pool
+
     def get_property(self, name: str) -> Any:
-        return self.properties[name]
+        """Return a property: those it was compiled with, plus OPTIMAL_NUMBER_OF_INFER_REQUESTS."""
+        if name == "OPTIMAL_NUMBER_OF_INFER_REQUESTS":
+            return max(self.streams, 1)
+        if name in self.properties:
+            return self.properties[name]
+        from kiln.errors import DeviceError
+
+        raise DeviceError(f"compiled model on {self.device} has no property {name!r}; "
+                          f"it has {sorted(self.properties) + ['OPTIMAL_NUMBER_OF_INFER_REQUESTS']}")
+
+    def export_model(self, stream: io.IOBase | None = None) -> bytes | None:
+        """Return the compiled model as bytes, or write them to a binary ``stream``.
+
+        ``kiln.Core().import_model(blob)`` turns them back into a CompiledModel
+        without the original model file.
+        """
+        from kiln.runtime import model_blob
+
+        optimized = getattr(self.executable, "model", None)
+        if isinstance(optimized, Model):
+            blob = model_blob.pack(optimized, self.device, self.properties, optimized=True)
+        else:
+            blob = model_blob.pack(self.model, self.device, self.properties, optimized=False)
+        if stream is None:
+            return blob
+        stream.write(blob)
+        return None
+
+    export = export_model
 
     def __repr__(self):
         return f"<CompiledModel {self.model.name} on {self.device}>"

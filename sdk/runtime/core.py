@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -9,7 +10,11 @@ from typing import Any
 from kiln.drivers.plugin import Plugin, get_plugin, load_plugins
 from kiln.errors import DeviceError, ModelFormatError
 from kiln.ir import Model
-from kiln.runtime.compiled_model import CompiledModel
+from kiln.runtime import model_blob
+from kiln.runtime.compiled_model import OPTIMIZED, CompiledModel
+
+GLOBAL_PROPERTIES = ("CACHE_DIR",)
+"""Properties that ``set_property({...})`` without a device applies to every device."""
 
 
 def read_model(path: str | os.PathLike, weights: str | os.PathLike | None = None) -> Model:
@@ -31,7 +36,7 @@ def read_model(path: str | os.PathLike, weights: str | os.PathLike | None = None
 
 
 class Core:
-    """Entry point of the runtime: devices, reading and compiling models."""
+    """Entry point of the runtime: devices, properties, reading, compiling and importing models."""
 
     def __init__(self):
         self._properties: dict[str, dict[str, Any]] = {}
@@ -59,19 +64,35 @@ class Core:
     def read_model(self, model: str | os.PathLike, weights: str | os.PathLike | None = None) -> Model:
         return read_model(model, weights)
 
-    def set_property(self, device: str, properties: Mapping[str, Any]) -> None:
-        self._properties.setdefault(device, {}).update(properties)
+    def set_property(self, device: str | Mapping[str, Any], properties: Mapping[str, Any] | None = None
+                     ) -> None:
+        """Set properties of ``device`` (``set_property("CPU", {...})``), or of every device
+        (``set_property({"CACHE_DIR": path})``)."""
+        if isinstance(device, Mapping):
+            device, properties = "", device
+        self._properties.setdefault(device, {}).update(properties or {})
 
-    def get_property(self, device: str, name: str) -> Any:
-        if name in self._properties.get(device, {}):
-            return self._properties[device][name]
+    def get_property(self, device: str, name: str | None = None) -> Any:
+        """Return a property of ``device`` (or a global one: ``get_property("CACHE_DIR")``)."""
+        if name is None:
+            device, name = "", device
+        for scope in (device, ""):
+            if name in self._properties.get(scope, {}):
+                return self._properties[scope][name]
+        if not device:
+            if name in GLOBAL_PROPERTIES:
+                return ""
+            raise DeviceError(f"no global property {name!r}")
         defaults = self.plugin(device).supported_properties()
+        if name == "AVAILABLE_DEVICES" or name == "FULL_DEVICE_NAME":
+            return device
         if name not in defaults:
-            raise DeviceError(f"device {device!r} has no property {name!r}")
+            raise DeviceError(f"device {device!r} has no property {name!r}; it has {sorted(defaults)}")
         return defaults[name]
 
     def _merged(self, device: str, config: Mapping[str, Any] | None) -> dict[str, Any]:
-        merged = dict(self._properties.get(device.split(":", 1)[0], {}))
+        merged = dict(self._properties.get("", {}))
+        merged.update(self._properties.get(device.split(":", 1)[0], {}))
         merged.update(config or {})
         if ":" in device:
             merged.setdefault("DEVICE_PRIORITIES", device.split(":", 1)[1])
@@ -85,13 +106,52 @@ class Core:
 
     def compile_model(self, model: Model | str | os.PathLike, device: str = "AUTO",
                       config: Mapping[str, Any] | None = None) -> CompiledModel:
-        """Compile a Model (or a model file) for ``device``: "CPU", "VPU", "HETERO:VPU,CPU", "AUTO"."""
+        """Compile a Model (or a model file) for ``device``: "CPU", "VPU", "HETERO:VPU,CPU", "AUTO".
+
+        With a ``CACHE_DIR`` property, the compiled model is stored there under a hash
+        of the model and properties, and a later compile of the same model loads it.
+        """
         if not isinstance(model, Model):
             model = self.read_model(model)
         plugin = self._checked(device)
         properties = self._merged(device, config)
+        cache_dir = properties.get("CACHE_DIR")
+        if cache_dir:
+            key = model_blob.cache_key(model, device, properties)
+            path = model_blob.cache_path(cache_dir, key)
+            if path.exists():
+                try:
+                    _, _, executable, _ = self._load_blob(path.read_bytes(), device, config, str(path))
+                    return CompiledModel(model, executable, device, properties)
+                except ModelFormatError:
+                    path.unlink(missing_ok=True)  # a stale or damaged entry: compile afresh
         executable = plugin.compile_model(model.clone(), properties)
+        compiled = CompiledModel(model, executable, device, properties)
+        if cache_dir:
+            model_blob.store(path, compiled.export_model())
+        return compiled
+
+    def import_model(self, blob: bytes | io.IOBase, device: str | None = None,
+                     config: Mapping[str, Any] | None = None) -> CompiledModel:
+        """Return the CompiledModel stored by ``compiled.export_model()`` (bytes or a binary stream).
+
+        ``device`` defaults to the one it was compiled for; ``config`` adds properties.
+        """
+        if hasattr(blob, "read"):
+            blob = blob.read()
+        model, device, executable, properties = self._load_blob(blob, device, config, "imported model")
         return CompiledModel(model, executable, device, properties)
+
+    def _load_blob(self, blob: bytes, device: str | None, config, source: str):
+        header, model = model_blob.unpack(blob, source)
+        device = device or header["device"]
+        properties = dict(header["properties"])
+        properties.update(self._merged(device, config))
+        plugin = self._checked(device)
+        compile_props = dict(properties)
+        if header.get("optimized") and device == header["device"]:
+            compile_props[OPTIMIZED] = True
+        return model, device, plugin.compile_model(model.clone(), compile_props), properties
 
     def _checked(self, device: str) -> Plugin:
         plugin = self.plugin(device)
