@@ -102,7 +102,11 @@ class HeteroExecutable(Executable):
             values.update(zip(sub.outputs, outs))
         with self._lock:
             self._timings = timings
-        return [values[port] for port in self.model.outputs]
+        outputs = []
+        for port in self.model.outputs:
+            value, want = values[port], port.element_type.numpy
+            outputs.append(value if value.dtype == want else value.astype(want))
+        return outputs
 
     def profiling_info(self) -> list[dict[str, Any]]:
         """Return one row per subgraph of the last inference: name, device, nodes, time (ms)."""

@@ -1,0 +1,1 @@
+"""AUTO: pick one device for the whole model."""
