@@ -1,0 +1,111 @@
+"""ONNX normalizations: BatchNormalization, Instance/Layer/Group normalization, LpNormalization,
+LRN and MeanVarianceNormalization."""
+
+from __future__ import annotations
+
+import numpy as np
+from kiln.frontends.onnx.ops.convolution import channel_vector
+from kiln.frontends.onnx.registry import onnx_op
+
+
+@onnx_op("BatchNormalization", since=7)
+def batch_normalization(ctx):
+    """Inference-mode batch norm with the stored statistics."""
+    if ctx.attr("training_mode", 0):
+        raise ctx.unsupported("training_mode=1 (batch statistics) is not inference")
+    if ctx.opset < 9 and not ctx.attr("spatial", 1):
+        raise ctx.unsupported("spatial=0 (per-activation statistics) is not supported")
+    x = ctx.input(0)
+    return ctx.make("BatchNormInference", x, ctx.input(1), ctx.input(2), ctx.input(3), ctx.input(4),
+                    epsilon=float(ctx.attr("epsilon", 1e-5)))
+
+
+def rank_of(ctx, port) -> int:
+    if port.shape is None:
+        raise ctx.unsupported(f"input {port.name!r} has an unknown rank")
+    return len(port.shape)
+
+
+@onnx_op("InstanceNormalization")
+def instance_normalization(ctx):
+    """Normalize each (n, c) plane over its spatial cells, then scale and shift per channel."""
+    x = ctx.input(0)
+    rank = rank_of(ctx, x)
+    axes = ctx.const(list(range(2, rank)), np.int64)
+    y = ctx.make("MVN", x, axes, normalize_variance=True, eps=float(ctx.attr("epsilon", 1e-5)),
+                 eps_mode="inside_sqrt")
+    y = ctx.make("Multiply", y, channel_vector(ctx, ctx.input(1), rank))
+    return ctx.make("Add", y, channel_vector(ctx, ctx.input(2), rank))
+
+
+@onnx_op("LayerNormalization", since=17)
+def layer_normalization(ctx):
+    """MVN over dims ``axis..`` then ``* Scale + B``; optional Mean and InvStdDev outputs."""
+    x, scale, bias = ctx.input(0), ctx.input(1), ctx.optional_input(2)
+    axis = int(ctx.attr("axis", -1))
+    eps = float(ctx.attr("epsilon", 1e-5))
+    if x.shape is not None:
+        rank = len(x.shape)
+        if not -rank <= axis < rank:
+            raise ctx.unsupported(f"axis {axis} is out of range for rank {rank}")
+        axes = list(range(axis % rank, rank))
+    elif axis < 0:
+        axes = list(range(axis, 0))
+    else:
+        raise ctx.unsupported("a non-negative axis needs an input of known rank")
+    axes_port = ctx.const(axes, np.int64)
+    y = ctx.make("MVN", x, axes_port, normalize_variance=True, eps=eps, eps_mode="inside_sqrt")
+    y = ctx.make("Multiply", y, scale)
+    if bias is not None:
+        y = ctx.make("Add", y, bias)
+    outputs = [y]
+    if ctx.num_outputs > 1:
+        mean = ctx.make("ReduceMean", x, axes_port, keep_dims=True)
+        var = ctx.make("ReduceMean", ctx.make("SquaredDifference", x, mean), axes_port, keep_dims=True)
+        dtype = x.element_type.numpy
+        std = ctx.make("Sqrt", ctx.make("Add", var, ctx.const(eps, dtype)))
+        outputs += [mean, ctx.make("Divide", ctx.const(1, dtype), std)]
+    return outputs
+
+
+@onnx_op("GroupNormalization", since=18)
+def group_normalization(ctx):
+    """Group norm; opset 18's per-group scale/bias are repeated to per-channel values."""
+    x, scale, bias = ctx.input(0), ctx.input(1), ctx.input(2)
+    groups = int(ctx.attr("num_groups"))
+    if ctx.opset < 21:
+        channels = None if x.shape is None or len(x.shape) < 2 else x.shape[1]
+        values = [ctx.input_value(1), ctx.input_value(2)]
+        if channels is None or any(v is None for v in values):
+            raise ctx.unsupported("opset-18 per-group scale/bias need constants and a known channel count")
+        scale, bias = (ctx.const(np.repeat(v, channels // groups)) for v in values)
+    return ctx.make("GroupNormalization", x, scale, bias, num_groups=groups,
+                    epsilon=float(ctx.attr("epsilon", 1e-5)))
+
+
+@onnx_op("LpNormalization")
+def lp_normalization(ctx):
+    """Divide by the L1 or L2 norm along ``axis`` (no epsilon, as ONNX defines it)."""
+    x = ctx.input(0)
+    axis = ctx.const([int(ctx.attr("axis", -1))], np.int64)
+    p = int(ctx.attr("p", 2))
+    if p == 2:
+        return ctx.make("NormalizeL2", x, axis, eps=0.0, eps_mode="add")
+    if p == 1:
+        return ctx.make("Divide", x, ctx.make("ReduceL1", x, axis, keep_dims=True))
+    raise ctx.unsupported(f"p={p} is not 1 or 2")
+
+
+@onnx_op("LRN")
+def lrn(ctx):
+    """Across-channel local response normalization."""
+    return ctx.make("LRN", ctx.input(0), ctx.const([1], np.int64), alpha=float(ctx.attr("alpha", 1e-4)),
+                    beta=float(ctx.attr("beta", 0.75)), bias=float(ctx.attr("bias", 1.0)),
+                    size=int(ctx.attr("size")))
+
+
+@onnx_op("MeanVarianceNormalization", since=9)
+def mean_variance_normalization(ctx):
+    """``(x - mean) / sqrt(var)`` over ``axes`` (default 0, 2, 3), with ONNX's 1e-9 epsilon."""
+    axes = ctx.const(list(ctx.attr("axes", [0, 2, 3])), np.int64)
+    return ctx.make("MVN", ctx.input(0), axes, normalize_variance=True, eps=1e-9, eps_mode="outside_sqrt")

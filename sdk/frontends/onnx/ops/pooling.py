@@ -1,0 +1,90 @@
+"""ONNX pooling: MaxPool, AveragePool, LpPool and their Global forms."""
+
+from __future__ import annotations
+
+import numpy as np
+from kiln.frontends.onnx.ops.convolution import window_attrs
+from kiln.frontends.onnx.registry import onnx_op
+
+
+def kernel(ctx) -> list[int]:
+    shape = ctx.attr("kernel_shape")
+    if not shape:
+        raise ctx.unsupported("kernel_shape is required")
+    return list(shape)
+
+
+def rounding(ctx) -> str:
+    """ONNX ceil_mode drops a last window that would start in the end padding (``ceil_torch``)."""
+    return "ceil_torch" if ctx.attr("ceil_mode", 0) else "floor"
+
+
+@onnx_op("MaxPool")
+def max_pool(ctx):
+    """MaxPool; the optional Indices output is the row-major flat index into the input."""
+    size = kernel(ctx)
+    attrs = window_attrs(ctx, len(size))
+    node = ctx.make_node("MaxPool", ctx.input(0), kernel=size, rounding_type=rounding(ctx), **attrs)
+    wants_indices = ctx.num_outputs > 1 and ctx.proto.output[1]
+    if wants_indices and ctx.attr("storage_order", 0):
+        raise ctx.unsupported("storage_order=1 (column-major Indices) is not supported")
+    return [node.output(0), node.output(1)] if wants_indices else node.output(0)
+
+
+@onnx_op("AveragePool")
+def average_pool(ctx):
+    size = kernel(ctx)
+    attrs = window_attrs(ctx, len(size), with_dilations=False)
+    exclude = not ctx.attr("count_include_pad", 0)
+    return ctx.make("AvgPool", ctx.input(0), kernel=size, rounding_type=rounding(ctx),
+                    **{"exclude-pad": exclude}, **attrs)
+
+
+@onnx_op("LpPool")
+def lp_pool(ctx):
+    """``(sum over window |x|^p)^(1/p)``, as a window mean (padding counted) times the window size."""
+    x = ctx.input(0)
+    size = kernel(ctx)
+    attrs = window_attrs(ctx, len(size), with_dilations=False)
+    p = float(ctx.attr("p", 2))
+    dtype = x.element_type.numpy
+    powered = ctx.make("Power", ctx.make("Abs", x), ctx.const(p, dtype))
+    mean = ctx.make("AvgPool", powered, kernel=size, rounding_type=rounding(ctx), **{"exclude-pad": False},
+                    **attrs)
+    total = ctx.make("Multiply", mean, ctx.const(float(np.prod(size)), dtype))
+    return ctx.make("Power", total, ctx.const(1.0 / p, dtype))
+
+
+def spatial_axes(ctx, x):
+    if x.shape is None:
+        raise ctx.unsupported("input of unknown rank")
+    if len(x.shape) < 3:
+        raise ctx.unsupported(f"input of rank {len(x.shape)} has no spatial axes")
+    return ctx.const(list(range(2, len(x.shape))), np.int64)
+
+
+@onnx_op("GlobalAveragePool")
+def global_average_pool(ctx):
+    x = ctx.input(0)
+    return ctx.make("ReduceMean", x, spatial_axes(ctx, x), keep_dims=True)
+
+
+@onnx_op("GlobalMaxPool")
+def global_max_pool(ctx):
+    x = ctx.input(0)
+    return ctx.make("ReduceMax", x, spatial_axes(ctx, x), keep_dims=True)
+
+
+@onnx_op("GlobalLpPool", since=2)
+def global_lp_pool(ctx):
+    x = ctx.input(0)
+    axes = spatial_axes(ctx, x)
+    p = float(ctx.attr("p", 2))
+    if p == 1:
+        return ctx.make("ReduceL1", x, axes, keep_dims=True)
+    if p == 2:
+        return ctx.make("ReduceL2", x, axes, keep_dims=True)
+    dtype = x.element_type.numpy
+    powered = ctx.make("Power", ctx.make("Abs", x), ctx.const(p, dtype))
+    total = ctx.make("ReduceSum", powered, axes, keep_dims=True)
+    return ctx.make("Power", total, ctx.const(1.0 / p, dtype))
