@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from kiln.errors import ModelFormatError
-from kiln.ir import ElementType, Model, Node
+from kiln.ir import AttrKind, ElementType, Model, Node
 from kiln.serialize.attribute_text import format_attribute
 from kiln.serialize.constant_data import encode_constant
 from kiln.serialize.layer_types import xml_type
@@ -39,7 +39,8 @@ def save_ir(model: Model, path: str | os.PathLike, compress_to_fp16: bool = Fals
 
 def build_ir(model: Model) -> tuple[ET.Element, bytes]:
     """Return the ``<net>`` element and the ``.bin`` bytes of ``model``."""
-    nodes = model.ordered_nodes()
+    inner = [n for n in model.ordered_nodes() if n.type_name not in ("Parameter", "Result")]
+    nodes = list(model.parameters) + inner + list(model.results)  # readers take inputs/outputs in layer order
     ids = {id(node): index for index, node in enumerate(nodes)}
     net = ET.Element("net", name=model.name, version="11")
     layers = ET.SubElement(net, "layers")
@@ -115,7 +116,7 @@ def _data_attributes(node: Node, blobs: WeightsFile) -> dict[str, str]:
     data = {}
     for key, attr in node.op.attributes.items():
         value = node.attrs.get(key)
-        if value is None:
+        if value is None and attr.kind is not AttrKind.SHAPE:  # an optional attribute left unset
             continue
         try:
             data[key] = format_attribute(attr.kind, value)
