@@ -223,7 +223,7 @@ _GEMM_FIELDS = (
 )
 
 _VADD_FIELDS = (
-    Field("src_mem", 8, 1, "source memory: acc (int32) or sp (int8, sign-extended)",
+    Field("src_mem", 8, 1, "source memory: sp (int8, sign-extended) or acc (int32)",
           choices=MEMORIES),
     _row("dst", 9, "first accumulator row (read and written)"),
     _row("src", 25, "first source row"),
@@ -254,9 +254,9 @@ _VREQ_FIELDS = (
 
 _VPOOL_FIELDS = (
     Field("mode", 8, 1, "max: maximum over the window; sum: wrapping int32 sum", choices=POOL_MODES),
-    Field("src_mem", 9, 1, "source memory: acc (int32) or sp (int8, sign-extended)",
+    Field("src_mem", 9, 1, "source memory: sp (int8, sign-extended) or acc (int32)",
           choices=MEMORIES),
-    Field("dst_mem", 10, 1, "destination: acc (int32) or sp (saturated to int8)",
+    Field("dst_mem", 10, 1, "destination: sp (saturated to int8) or acc (int32)",
           choices=MEMORIES),
     _row("dst", 11, "first destination row"),
     _row("src", 27, "source row of window element (0, 0) of output 0"),
@@ -374,17 +374,17 @@ class Instruction:
         opcode = Opcode(opcode)
         fmt = FORMATS[opcode]
         resolved: dict[str, int] = {}
-        for f in (*TOKEN_FIELDS, *fmt.fields):
-            raw = values.pop(f.name, f.default)
-            resolved[f.name] = _field_value(fmt, f, raw)
-        if values:
-            name = next(iter(values))
-            raise IsaError(f"{opcode.name} has no field '{name}'", field=name, opcode=opcode.name)
         for f in TOKEN_FIELDS:
+            resolved[f.name] = _field_value(fmt, f, values.pop(f.name, f.default))
             if resolved[f.name] and f.name not in fmt.tokens:
                 raise IsaError(f"{opcode.name} cannot set token flag '{f.name}' "
                                f"(allowed: {', '.join(fmt.tokens) or 'none'})",
                                field=f.name, opcode=opcode.name)
+        for f in fmt.fields:
+            resolved[f.name] = _field_value(fmt, f, values.pop(f.name, f.default))
+        if values:
+            name = next(iter(values))
+            raise IsaError(f"{opcode.name} has no field '{name}'", field=name, opcode=opcode.name)
         object.__setattr__(self, "opcode", opcode)
         object.__setattr__(self, "values", resolved)
 

@@ -1,8 +1,9 @@
 """Generate the field tables of docs/isa.md from hw/isa.py and hw/registers.py.
 
-``python -m kiln.sim.isa_reference`` prints the generated Markdown; docs/isa.md
-holds it between ``<!-- generated:begin -->`` and ``<!-- generated:end -->`` and a
-test checks the two agree, so the document cannot drift from the encodings.
+``python -m kiln.sim.isa_reference`` prints the generated Markdown (``--update
+docs/isa.md`` rewrites it in place); docs/isa.md holds it between
+``<!-- generated:begin -->`` and ``<!-- generated:end -->`` and a test checks
+the two agree, so the document cannot drift from the encodings.
 """
 
 from __future__ import annotations
@@ -65,5 +66,17 @@ def generated_section(markdown: str) -> str:
     return markdown[start:end] + "\n"
 
 
+def update(path: str) -> None:
+    """Rewrite the generated section of the Markdown file at ``path`` in place."""
+    with open(path) as f:
+        text = f.read()
+    old = generated_section(text)
+    with open(path, "w") as f:
+        f.write(text.replace(old.rstrip("\n"), instruction_reference().rstrip("\n")))
+
+
 if __name__ == "__main__":
-    sys.stdout.write(instruction_reference())
+    if len(sys.argv) == 3 and sys.argv[1] == "--update":
+        update(sys.argv[2])
+    else:
+        sys.stdout.write(instruction_reference())

