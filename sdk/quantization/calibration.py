@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 from kiln.errors import InferenceInputError, KilnError
 from kiln.ir import Model, Output, evaluate
+from kiln.ir.evaluate import bind_inputs
 from kiln.quantization.errors import QuantizationError
 
 METHODS = ("minmax", "percentile", "entropy")
@@ -82,7 +83,14 @@ def estimate_range(stats: TensorStatistics, method: str, percentile: float = 99.
 
 
 def kl_threshold(magnitudes: np.ndarray, top: float, bins: int = 2048, levels: int = 128) -> float:
-    """Return the clipping threshold in [0, top] minimising KL(P || Q) of 128-level quantization."""
+    """Return the clipping threshold in [0, top] minimising KL(P || Q) of 128-level quantization.
+
+    Exact zeros (half of every ReLU output) are left out: int8 represents them at any scale,
+    and their spike in the first bin would otherwise dominate the divergence.
+    """
+    magnitudes = magnitudes[magnitudes > 0]
+    if magnitudes.size == 0:
+        return top
     hist, edges = np.histogram(magnitudes, bins=bins, range=(0.0, top))
     hist = hist.astype(np.float64)
     best, best_kl = bins, np.inf
@@ -123,10 +131,12 @@ def calibration_samples(model: Model, data, subset_size: int | None) -> Iterable
             f"got one {type(data).__name__}, wrap it in a list")
     if not isinstance(data, Iterable):
         raise QuantizationError(f"calibration_data must be an iterable of samples, not {type(data).__name__}")
+    if subset_size is not None and subset_size < 1:
+        raise QuantizationError(f"subset_size must be at least 1, got {subset_size}")
     for index, sample in enumerate(data):
-        if subset_size is not None and index >= subset_size:
-            return
         yield index, sample
+        if subset_size is not None and index + 1 >= subset_size:
+            return
 
 
 def collect_statistics(model: Model, ports: Sequence[Output], data, method: str,
@@ -151,9 +161,11 @@ def collect_statistics(model: Model, ports: Sequence[Output], data, method: str,
         samples = tqdm(samples, total=total, desc=f"calibrate ({method})", unit="sample", leave=False)
     for index, sample in samples:
         try:
-            values = evaluate(model, sample, outputs=list(ports))
-        except InferenceInputError as error:
+            feeds = bind_inputs(model, sample)
+        except (KilnError, TypeError, ValueError) as error:
             raise InferenceInputError(f"calibration sample {index}: {error}") from None
+        try:
+            values = evaluate(model, feeds, outputs=list(ports))
         except KilnError as error:
             raise QuantizationError(f"calibration sample {index}: model {model.name!r} failed: {error}") \
                 from error
