@@ -18,6 +18,10 @@ NEVER_FOLDED = frozenset({"Parameter", "Constant", "Result", "RandomUniform", "M
                           "Assign"})
 """Ops that are never folded: graph boundaries, random and stateful ops."""
 
+WEIGHT_INPUTS = {"Convolution": (1,), "GroupConvolution": (1,), "ConvolutionBackpropData": (1,),
+                 "GroupConvolutionBackpropData": (1,), "MatMul": (0, 1)}
+"""Op type -> inputs that hold weights: any backend materializes these, so they fold whatever their size."""
+
 
 def fold_constants(model: Model) -> Model:
     """Fold constant subgraphs of ``model`` in place and return it.
@@ -26,14 +30,18 @@ def fold_constants(model: Model) -> Model:
     of a statically shaped tensor (so shape subgraphs such as ShapeOf -> Gather ->
     Concat -> Reshape fold to a constant target). A node whose outputs would take
     more than ``max(MAX_GROWTH * input bytes, MIN_BUDGET_BYTES)`` is left alone, so a
-    Broadcast of a scalar to a large tensor does not bloat the model.
+    Broadcast of a scalar to a large tensor does not bloat the model, unless every
+    reader takes it as weights (``WEIGHT_INPUTS``), as with ONNX ``ConstantOfShape``
+    filters.
     """
     users = Consumers(model)
     names = node_names(model)
     for node in model.ordered_nodes():
         if node.type_name in NEVER_FOLDED:
             continue
-        values = _folded_values(node)
+        as_weights = all(reader.type_name in WEIGHT_INPUTS and index in WEIGHT_INPUTS[reader.type_name]
+                         for port in node.outputs for reader, index in users.of(port))
+        values = _folded_values(node, unlimited=as_weights)
         if values is None:
             continue
         for index, value in enumerate(values):
@@ -47,7 +55,7 @@ def fold_constants(model: Model) -> Model:
     return model
 
 
-def _folded_values(node: Node) -> list[np.ndarray] | None:
+def _folded_values(node: Node, unlimited: bool) -> list[np.ndarray] | None:
     if node.type_name == "ShapeOf":
         shape = node.inputs[0].shape
         if not is_static(shape):
@@ -57,6 +65,8 @@ def _folded_values(node: Node) -> list[np.ndarray] | None:
     if any(value is None for value in inputs):
         return None
     budget = max(MAX_GROWTH * sum(np.asarray(v).nbytes for v in inputs), MIN_BUDGET_BYTES)
+    if unlimited:
+        budget = float("inf")
     for etype, shape in node.output_types:
         if shape is None or not is_static(shape):
             continue
