@@ -1,0 +1,363 @@
+"""Lower layer specs (convolution-shaped GEMM layers, max pooling) to VPU instructions.
+
+Every layer reads int8 channel-blocked images from DRAM and writes its results
+back to DRAM (see kiln.compiler.layout); `ProgramBuilder` holds the static DRAM
+plan (constants, activation buffers, the program) and joins the layers with
+barriers (kiln.compiler.schedule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from kiln.compiler.layout import groups
+from kiln.compiler.program import LayerRecord
+from kiln.compiler.schedule import Step
+from kiln.errors import CompileError
+from kiln.hw.config import VPUConfig
+from kiln.hw.isa import Instruction
+
+MAX_COUNT = 4095  # 12-bit row counts of VADD / VREQ / VPOOL
+MAX_K = 63  # 6-bit GEMM k_count
+MAX_INC = 4095  # 12-bit GEMM address increments
+MAX_XY = 255  # 8-bit DMA sizes and GEMM o/i counts
+MAX_PAD = 7  # 3-bit DMA padding
+ALIGN = 64
+
+
+@dataclass
+class View:
+    """An int8 channel-blocked image ``[n][ceil(c/dim)][h][w][dim]`` in DRAM."""
+
+    address: int
+    shape: tuple[int, int, int, int]
+
+
+@dataclass
+class Int8Output:
+    """A requantized output: VREQ with per-channel (multiplier, shift), clamp [lo, hi]."""
+
+    view: View
+    multiplier: np.ndarray
+    shift: np.ndarray
+    lo: int = -128
+    hi: int = 127
+
+
+@dataclass
+class ConvSpec:
+    """A convolution-shaped layer: ``sources[g]`` is input channel group g (view, group)."""
+
+    name: str
+    kind: str
+    nodes: list[str]
+    sources: list[tuple[View, int]]
+    batch: int
+    height: int
+    width: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    pads: tuple[int, int, int, int]  # top, left, bottom, right
+    out_size: tuple[int, int]
+    weights: np.ndarray  # int8 [c_out, len(sources) * dim, kh, kw]
+    bias: np.ndarray  # int32 [c_out]
+    int8_outputs: list[Int8Output] = field(default_factory=list)
+    acc_output: int | None = None  # DRAM address of the int32 result
+
+
+@dataclass
+class MaxPoolSpec:
+    name: str
+    nodes: list[str]
+    source: View
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    output: View
+
+
+class ProgramBuilder:
+    """Accumulates constants, buffers and layers into one program."""
+
+    def __init__(self, config: VPUConfig):
+        self.config = config
+        self.constants = bytearray()
+        self.constants_base = 0
+        """DRAM address of the constants: set once every activation buffer is allocated."""
+        self.buffers_end = 0
+        self.layers: list[tuple[LayerRecord, list[Step]]] = []
+        self._constant_cache: dict[bytes, int] = {}
+
+    def add_constant(self, data: np.ndarray) -> int:
+        """Place constant bytes in the DRAM image (deduplicated); return the address."""
+        raw = np.ascontiguousarray(data).tobytes()
+        if raw in self._constant_cache:
+            return self._constant_cache[raw]
+        address = self.constants_base + len(self.constants)
+        self.constants += raw
+        self.constants += bytes(-len(self.constants) % ALIGN)
+        self._constant_cache[raw] = address
+        return address
+
+    def allocate(self, nbytes: int) -> int:
+        """Reserve an activation buffer of ``nbytes``; return its DRAM address."""
+        offset = self.buffers_end
+        self.buffers_end += nbytes + (-nbytes % ALIGN)
+        return offset
+
+    def add_layer(self, record: LayerRecord, steps: list[Step]) -> None:
+        self.layers.append((record, steps))
+
+
+def _split_counts(total: int, limit: int = MAX_COUNT):
+    start = 0
+    while start < total:
+        yield start, min(limit, total - start)
+        start += limit
+
+
+def conv_steps(builder: ProgramBuilder, spec: ConvSpec) -> tuple[list[Step], int]:
+    """Return the steps of a convolution-shaped layer and its MAC count."""
+    cfg = builder.config
+    dim = cfg.dim
+    kh, kw = spec.kernel
+    sy, sx = spec.stride
+    dy, dx = spec.dilation
+    pt, pl, pb, pr = spec.pads
+    h, w = spec.height, spec.width
+    oh, ow = spec.out_size
+    c_out = spec.weights.shape[0]
+    n_in = len(spec.sources)
+    ocg = groups(c_out, dim)
+    xp = pl + w + pr
+    if max(spec.pads) > MAX_PAD:
+        raise CompileError(f"{spec.name}: padding {spec.pads} exceeds the DMA's {MAX_PAD}")
+    if w > MAX_XY or ow > MAX_XY:
+        raise CompileError(f"{spec.name}: image width {w} (output {ow}) exceeds {MAX_XY}")
+    if sy * xp > MAX_INC or sx > MAX_INC:
+        raise CompileError(f"{spec.name}: stride x padded width {sy * xp} exceeds {MAX_INC}")
+
+    weights = np.zeros((ocg * dim, n_in * dim, kh, kw), np.int8)
+    weights[:c_out] = spec.weights
+    tiles = weights.reshape(ocg, dim, n_in, dim, kh, kw)
+    active = np.any(tiles != 0, axis=(1, 3))  # [ocg, n_in, kh, kw]
+    for og in range(ocg):
+        if not active[og].any():
+            active[og, og % n_in, 0, 0] = True
+    active_groups = [np.flatnonzero(active[og].any(axis=(1, 2))) for og in range(ocg)]
+    most = max(len(a) for a in active_groups)
+
+    n8 = len(spec.int8_outputs)
+    params = 1 + 2 * n8
+    plan = None
+    for ob in range(min(oh, MAX_XY), 0, -1):
+        rows = ob * ow
+        if 2 * rows + 2 * params + 1 > cfg.acc_depth:
+            continue
+        s_in = (cfg.sp_depth - 2 * n8 * rows) // 2
+        yb = (ob - 1) * sy + (kh - 1) * dy + 1
+        if s_in <= 0 or yb > MAX_XY:
+            continue
+        plane = yb * xp
+        chunk = min(most, s_in // (plane + kh * kw * dim))
+        if chunk < 1:
+            continue
+        if plan is None:
+            plan = (ob, chunk, s_in, plane)
+        if chunk == most and (ob >= min(oh, 4) or plan[1] < most):
+            plan = (ob, chunk, s_in, plane)
+            break
+    if plan is None:
+        raise CompileError(f"{spec.name}: no tiling fits the scratchpad ({cfg.sp_depth} rows) and "
+                           f"accumulator ({cfg.acc_depth} rows)")
+    ob, chunk, s_in, plane = plan
+    acc_rows = ob * ow
+    out_base = 2 * s_in
+    prm_base = 2 * acc_rows
+    weight_cache: dict[tuple[int, tuple[int, ...]], tuple[int, list]] = {}
+
+    def weights_for(og: int, igs: tuple[int, ...]):
+        key = (og, igs)
+        if key not in weight_cache:
+            descs, tile_list = [], []
+            for ky in range(kh):
+                for kx in range(kw):
+                    slot = 0
+                    while slot < len(igs):
+                        if not active[og, igs[slot], ky, kx]:
+                            slot += 1
+                            continue
+                        run = 1
+                        while (slot + run < len(igs) and run < MAX_K and plane <= MAX_INC
+                               and active[og, igs[slot + run], ky, kx]):
+                            run += 1
+                        descs.append((ky, kx, slot, run, len(tile_list)))
+                        tile_list.extend(tiles[og, :, igs[slot + r], :, ky, kx].T
+                                         for r in range(run))
+                        slot += run
+            address = builder.add_constant(np.stack(tile_list).astype(np.int8))
+            weight_cache[key] = (address, descs, len(tile_list))
+        return weight_cache[key]
+
+    param_cache: dict[int, int] = {}
+
+    def params_for(og: int) -> int:
+        if og not in param_cache:
+            block = np.zeros((params, dim), np.int32)
+            lo, hi = og * dim, min(og * dim + dim, c_out)
+            block[0, :hi - lo] = spec.bias[lo:hi]
+            for v, out in enumerate(spec.int8_outputs):
+                block[1 + 2 * v, :hi - lo] = out.multiplier[lo:hi]
+                block[2 + 2 * v, :hi - lo] = out.shift[lo:hi]
+            param_cache[og] = builder.add_constant(block)
+        return param_cache[og]
+
+    steps: list[Step] = []
+    macs = 0
+    tile = 0
+    for b in range(spec.batch):
+        for band in range(0, oh, ob):
+            ob_act = min(ob, oh - band)
+            rows = ob_act * ow
+            iy_start = band * sy - pt
+            iy_end = (band + ob_act - 1) * sy - pt + (kh - 1) * dy
+            pad_top, pad_bottom = max(0, -iy_start), max(0, iy_end - (h - 1))
+            y0, y1 = max(iy_start, 0), min(iy_end, h - 1)
+            for og in range(ocg):
+                acc_base = (tile % 2) * acc_rows
+                prm = prm_base + (tile % 2) * params
+                igs_all = tuple(int(g) for g in active_groups[og])
+                chunks = [igs_all[i:i + chunk] for i in range(0, len(igs_all), chunk)]
+                first_gemm = True
+                for ci, igs in enumerate(chunks):
+                    parity = len(steps) % 2
+                    in_base = parity * s_in
+                    w_base = in_base + len(igs) * plane
+                    loads = []
+                    for slot, ig in enumerate(igs):
+                        view, g = spec.sources[ig]
+                        vg = groups(view.shape[1], dim)
+                        loads.append(Instruction(
+                            "LOAD", mem="sp", dst=in_base + slot * plane,
+                            dram=view.address + ((b * vg + g) * h + y0) * w * dim,
+                            y_size=y1 - y0 + 1, x_size=w, y_stride=w * dim, x_stride=dim, lanes=0,
+                            pad_top=pad_top, pad_bottom=pad_bottom, pad_left=pl, pad_right=pr))
+                    w_addr, descs, n_tiles = weights_for(og, igs)
+                    for start, size in _split_counts(n_tiles, MAX_XY):
+                        loads.append(Instruction(
+                            "LOAD", mem="sp", dst=w_base + start * dim,
+                            dram=w_addr + start * dim * dim, y_size=size, x_size=dim,
+                            y_stride=dim * dim, x_stride=dim))
+                    if ci == 0:
+                        loads.append(Instruction(
+                            "LOAD", mem="acc", dst=prm, dram=params_for(og), y_size=1,
+                            x_size=params, y_stride=0, x_stride=4 * dim))
+                    computes = []
+                    for ky, kx, slot, run, offset in descs:
+                        computes.append(Instruction(
+                            "GEMM", accumulate=0 if first_gemm else 1, acc=acc_base,
+                            inp=in_base + slot * plane + ky * dy * xp + kx * dx,
+                            wgt=w_base + offset * dim, k_count=run, k_inp_inc=plane if run > 1 else 0,
+                            o_count=ob_act, o_inp_inc=sy * xp, o_acc_inc=ow, i_count=ow,
+                            i_inp_inc=sx))
+                        first_gemm = False
+                        macs += run * ob_act * ow * dim * dim
+                    stores = []
+                    last = ci == len(chunks) - 1
+                    if last:
+                        if spec.bias[og * dim:og * dim + dim].any():
+                            for start, size in _split_counts(rows):
+                                computes.append(Instruction(
+                                    "VADD", src_mem="acc", dst=acc_base + start, src=prm, count=size,
+                                    dst_stride=1, src_stride=0))
+                        out_rows = (tile % 2) * n8 * acc_rows
+                        for v, out in enumerate(spec.int8_outputs):
+                            dst = out_base + out_rows + v * acc_rows
+                            for start, size in _split_counts(rows):
+                                computes.append(Instruction(
+                                    "VREQ", src=acc_base + start, dst=dst + start, param=prm + 1 + 2 * v,
+                                    count=size, src_stride=1, dst_stride=1, zero_point=0,
+                                    lo=out.lo, hi=out.hi))
+                            stores.append(Instruction(
+                                "STORE", mem="sp", src=dst,
+                                dram=out.view.address + ((b * ocg + og) * oh + band) * ow * dim,
+                                y_size=ob_act, x_size=ow, y_stride=ow * dim, x_stride=dim))
+                        if spec.acc_output is not None:
+                            stores.append(Instruction(
+                                "STORE", mem="acc", src=acc_base,
+                                dram=spec.acc_output + ((b * ocg + og) * oh + band) * ow * dim * 4,
+                                y_size=ob_act, x_size=ow, y_stride=ow * dim * 4, x_stride=dim * 4))
+                        if not stores:
+                            raise CompileError(f"{spec.name}: layer has no output")
+                    steps.append(Step(loads, computes, stores, tile=tile, first_in_tile=ci == 0))
+                tile += 1
+    return steps, macs
+
+
+def maxpool_steps(builder: ProgramBuilder, spec: MaxPoolSpec) -> list[Step]:
+    """Return the steps of an int8 max pooling layer (windows clipped at the borders)."""
+    cfg = builder.config
+    dim = cfg.dim
+    n, c, h, w = spec.source.shape
+    kh, kw = spec.kernel
+    sy, sx = spec.stride
+    pt, pl, _, _ = spec.pads
+    _, _, oh, ow = spec.output.shape
+    cg = groups(c, dim)
+    if kh > 15 or kw > 15:
+        raise CompileError(f"{spec.name}: pooling window {kh}x{kw} exceeds VPOOL's 15x15")
+    if w > MAX_XY or ow > MAX_XY:
+        raise CompileError(f"{spec.name}: image width {w} exceeds {MAX_XY}")
+    plan = None
+    for ob in range(min(oh, MAX_XY), 0, -1):
+        in_rows = min(h, (ob - 1) * sy + kh)
+        if in_rows <= MAX_XY and 2 * (in_rows * w + ob * ow) <= cfg.sp_depth:
+            plan = ob
+            break
+    if plan is None:
+        raise CompileError(f"{spec.name}: no tiling fits the scratchpad")
+    ob = plan
+    half = cfg.sp_depth // 2
+    steps = []
+    tile = 0
+    for b in range(n):
+        for band in range(0, oh, ob):
+            ob_act = min(ob, oh - band)
+            y0 = max(0, band * sy - pt)
+            y1 = min(h, (band + ob_act - 1) * sy - pt + kh)
+            for g in range(cg):
+                base = (tile % 2) * half
+                out_base = base + (y1 - y0) * w
+                loads = [Instruction(
+                    "LOAD", mem="sp", dst=base,
+                    dram=spec.source.address + ((b * cg + g) * h + y0) * w * dim,
+                    y_size=y1 - y0, x_size=w, y_stride=w * dim, x_stride=dim)]
+                computes = []
+                for oy in range(band, band + ob_act):
+                    wy0, wy1 = max(0, oy * sy - pt), min(h, oy * sy - pt + kh)
+                    ox = 0
+                    while ox < ow:
+                        wx0, wx1 = max(0, ox * sx - pl), min(w, ox * sx - pl + kw)
+                        run = 1
+                        interior = ox * sx - pl >= 0 and ox * sx - pl + kw <= w
+                        while interior and ox + run < ow and run < MAX_COUNT:
+                            nx = (ox + run) * sx - pl
+                            if nx < 0 or nx + kw > w:
+                                break
+                            run += 1
+                        computes.append(Instruction(
+                            "VPOOL", mode="max", src_mem="sp", dst_mem="sp",
+                            dst=out_base + (oy - band) * ow + ox,
+                            src=base + (wy0 - y0) * w + wx0, count=run, dst_stride=1,
+                            src_stride=sx, win_h=wy1 - wy0, win_w=wx1 - wx0, win_stride_h=w,
+                            win_stride_w=1))
+                        ox += run
+                stores = [Instruction(
+                    "STORE", mem="sp", src=out_base,
+                    dram=spec.output.address + ((b * cg + g) * oh + band) * ow * dim,
+                    y_size=ob_act, x_size=ow, y_stride=ow * dim, x_stride=dim)]
+                steps.append(Step(loads, computes, stores, tile=tile, first_in_tile=True))
+                tile += 1
+    return steps

@@ -1,0 +1,42 @@
+"""Fixed-point requantization parameters, rounded exactly as the VPU's VREQ does."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+MULTIPLIER_BITS = 31
+"""Multipliers are positive int32: m < 2**31."""
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """Return (m, s) with ``m / 2**s`` closest to ``real`` (0 < real < 2**31), m < 2**31, s <= 63.
+
+    The mantissa keeps 31 significant bits where the shift allows it.
+    """
+    if not 0 < real < 2**30 or not math.isfinite(real):
+        raise ValueError(f"requantization multiplier must be in (0, 2**30), got {real}")
+    exponent = math.frexp(real)[1]  # real = f * 2**exponent, 0.5 <= f < 1
+    shift = min(63, MULTIPLIER_BITS - exponent)
+    shift = max(shift, 0)
+    m = round(real * (1 << shift))
+    if m >= 1 << MULTIPLIER_BITS:  # rounding carried into a new bit
+        m >>= 1
+        shift -= 1
+    if m <= 0:
+        raise ValueError(f"requantization multiplier {real:g} is too small for a 63-bit shift")
+    return int(m), int(shift)
+
+
+def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, zero_point: int,
+               lo: int, hi: int) -> np.ndarray:
+    """Return the int8 result of VREQ on int32 ``acc`` (per-lane multiplier and shift, last axis).
+
+    This mirrors the ISA exactly: 64-bit product, arithmetic shift, round half up,
+    zero point, saturation to [lo, hi].
+    """
+    p = acc.astype(np.int64) * multiplier.astype(np.int64)
+    s = shift.astype(np.int64)
+    q = np.where(s > 0, (p >> s) + ((p >> np.maximum(s - 1, 0)) & 1), p)
+    return np.clip(q + zero_point, lo, hi).astype(np.int8)

@@ -1,0 +1,224 @@
+"""Compile a VPU subgraph (a Model whose every layer `analyze` matched) into a VpuProgram."""
+
+from __future__ import annotations
+
+import numpy as np
+from kiln.compiler.emit import (
+    ConvSpec,
+    Int8Output,
+    MaxPoolSpec,
+    ProgramBuilder,
+    View,
+    conv_steps,
+    maxpool_steps,
+)
+from kiln.compiler.fixed_point import quantize_multiplier
+from kiln.compiler.layout import groups
+from kiln.compiler.patterns import Match, analyze, fq_scale
+from kiln.compiler.program import LayerRecord, TensorBinding, VpuProgram
+from kiln.compiler.schedule import schedule_layer
+from kiln.errors import CompileError
+from kiln.hw import isa
+from kiln.hw.config import VPUConfig
+from kiln.ir import Model, Output
+
+INT32_MAX = 2**31 - 1
+
+
+def _nchw(port: Output) -> tuple[int, int, int, int]:
+    shape = tuple(int(d) for d in port.shape)
+    if len(shape) == 4:
+        return shape
+    return (1, shape[-1], int(np.prod(shape[:-1])), 1)
+
+
+def _layout(port: Output) -> str:
+    return "nchw" if len(port.shape) == 4 else "rows"
+
+
+def _clip(match: Match) -> tuple[float, float] | None:
+    act = match.activation
+    if act is None:
+        return None
+    if act.type_name == "Relu":
+        return (0.0, float("inf"))
+    return (float(act.attrs["min"]), float(act.attrs["max"]))
+
+
+def _int8_bounds(clip: tuple[float, float] | None, scale: float) -> tuple[int, int]:
+    if clip is None:
+        return -128, 127
+    lo = -128 if not np.isfinite(clip[0]) else int(np.clip(np.round(clip[0] / scale), -128, 127))
+    hi = 127 if not np.isfinite(clip[1]) else int(np.clip(np.round(clip[1] / scale), -128, 127))
+    return lo, max(lo, hi)
+
+
+class _Lowering:
+    def __init__(self, model: Model, config: VPUConfig):
+        self.model = model
+        self.config = config
+        self.dim = config.dim
+        self.support = analyze(model, config)
+        self.builder = ProgramBuilder(config)
+        self.views: dict[tuple[Output, float], View] = {}
+        self.acc_outputs: dict[Output, int] = {}
+        self.inputs: list[TensorBinding] = []
+        self.outputs: list[TensorBinding] = []
+
+    def check_coverage(self) -> None:
+        for node in self.model.ordered_nodes():
+            if node.type_name in ("Parameter", "Result", "Constant"):
+                continue
+            if node.name not in self.support.placement:
+                reason = self.support.reasons.get(node.name, "not a VPU layer")
+                raise CompileError(f"node {node.name!r} ({node.type_name}) cannot run on the VPU: {reason}")
+
+    def view(self, port: Output, scale: float) -> View:
+        key = (port, scale)
+        if key not in self.views:
+            shape = _nchw(port)
+            n, c, h, w = shape
+            self.views[key] = View(self.builder.allocate(n * groups(c, self.dim) * h * w * self.dim), shape)
+        return self.views[key]
+
+    def plan_buffers(self) -> None:
+        producers = {m.output: m for m in self.support.matches}
+        for match in self.support.matches:
+            for port, scale in match.inputs:
+                self.view(port, scale)
+            if match.kind == "maxpool":
+                self.view(match.output, match.info["scale"])
+        for result in self.model.results:
+            port = result.inputs[0]
+            name = result.name
+            if port in producers and producers[port].kind != "maxpool":
+                n, c, h, w = _nchw(port)
+                self.acc_outputs[port] = self.builder.allocate(n * groups(c, self.dim) * h * w * self.dim * 4)
+            elif port.node.type_name == "FakeQuantize" and port.node.name in self.support.placement:
+                self.view(port.node.inputs[0], fq_scale(port.node))
+            elif port in producers:
+                self.view(port, producers[port].info["scale"])
+            else:
+                raise CompileError(f"output {name!r} is not produced by a VPU layer")
+        for (port, scale), view in self.views.items():
+            if port.node.type_name == "Parameter":
+                self.inputs.append(TensorBinding(port.node.name, view.address, tuple(port.shape),
+                                                 _layout(port), "int8", scale))
+
+    def run(self) -> VpuProgram:
+        self.check_coverage()
+        self.plan_buffers()
+        buffers_end = self.builder.buffers_end
+        self.builder.constants_base = buffers_end
+        layers = []
+        for match in self.support.matches:
+            layers.append(self.lower(match))
+        instructions: list[isa.Instruction] = []
+        records = []
+        barrier_row = self.config.acc_depth - 1
+        for index, (record, steps) in enumerate(layers):
+            record.first = len(instructions)
+            instructions += schedule_layer(steps, after_barrier=index > 0,
+                                           barrier_after=index + 1 < len(layers), barrier_row=barrier_row)
+            record.last = len(instructions) - 1
+            records.append(record)
+        instructions.append(isa.Instruction("FINISH"))
+        for result in self.model.results:
+            self.outputs.append(self.output_binding(result))
+        constants = np.frombuffer(bytes(self.builder.constants), np.uint8).copy()
+        program_address = buffers_end + len(constants)
+        program_address += -program_address % 64
+        return VpuProgram(
+            config=self.config, instructions=instructions, constants=constants,
+            constants_address=buffers_end, program_address=program_address,
+            dram_size=program_address + isa.INSTRUCTION_BYTES * len(instructions),
+            inputs=self.inputs, outputs=self.outputs, layers=records)
+
+    def output_binding(self, result) -> TensorBinding:
+        port = result.inputs[0]
+        name = result.name
+        shape = tuple(int(d) for d in port.shape)
+        if port in self.acc_outputs:
+            match = next(m for m in self.support.matches if m.output == port)
+            return TensorBinding(name, self.acc_outputs[port], shape, _layout(port), "int32",
+                                 channel_scale=[float(s) for s in match.info["acc_scale"]],
+                                 clip=_clip(match))
+        if port.node.type_name == "FakeQuantize":
+            key = next(k for k in self.views if k[0] == port.node.inputs[0])
+        else:
+            key = next(k for k in self.views if k[0] == port)
+        return TensorBinding(name, self.views[key].address, shape, _layout(port), "int8", key[1])
+
+    def int8_outputs(self, match: Match, acc_scale: np.ndarray) -> list[Int8Output]:
+        outs = []
+        clip = _clip(match)
+        for (port, scale), view in self.views.items():
+            if port != match.output:
+                continue
+            pairs = [quantize_multiplier(float(a) / scale) for a in acc_scale]
+            lo, hi = _int8_bounds(clip, scale)
+            outs.append(Int8Output(view, np.array([p[0] for p in pairs], np.int64),
+                                   np.array([p[1] for p in pairs], np.int64), lo, hi))
+        return outs
+
+    def lower(self, match: Match):
+        dim = self.dim
+        names = [n.name for n in match.nodes]
+        if match.kind == "maxpool":
+            (port, scale), = match.inputs
+            info = match.info
+            spec = MaxPoolSpec(match.anchor.name, names, self.views[(port, scale)], info["kernel"],
+                               info["stride"], info["pads"], self.views[(match.output, scale)])
+            steps = maxpool_steps(self.builder, spec)
+            return LayerRecord(match.anchor.name, "maxpool", names, 0, 0, 0), steps
+        sources, batch, height, width = [], None, None, None
+        for port, scale in match.inputs:
+            view = self.views[(port, scale)]
+            batch, _, height, width = view.shape
+            sources += [(view, g) for g in range(groups(view.shape[1], dim))]
+        n_in = len(sources)
+        info = match.info
+        if match.kind == "conv":
+            w = info["weights"]
+            c_out = w.shape[0]
+            weights = np.zeros((c_out, n_in * dim, *w.shape[2:]), np.int8)
+            weights[:, :w.shape[1]] = w
+            acc_scale = match.inputs[0][1] * info["w_scale"]
+            kernel, stride, dilation, pads = info["kernel"], info["stride"], info["dilation"], info["pads"]
+            out = info.get("out") or (height, width)
+        elif match.kind == "add":
+            (_, s_a), (_, s_b) = match.inputs
+            c_out = _nchw(match.inputs[0][0])[1]
+            top = max(s_a, s_b)
+            d_a, d_b = round(127 * s_a / top), round(127 * s_b / top)
+            half = n_in // 2
+            weights = np.zeros((c_out, n_in * dim, 1, 1), np.int8)
+            for c in range(c_out):
+                weights[c, c, 0, 0] = d_a
+                weights[c, half * dim + c, 0, 0] = d_b
+            acc_scale = np.full(c_out, top / 127.0)
+            kernel, stride, dilation, pads, out = (1, 1), (1, 1), (1, 1), (0, 0, 0, 0), (height, width)
+        else:  # avgpool
+            c_out = _nchw(match.inputs[0][0])[1]
+            kernel = info["kernel"]
+            weights = np.zeros((c_out, n_in * dim, *kernel), np.int8)
+            for c in range(c_out):
+                weights[c, c] = 1
+            acc_scale = np.full(c_out, match.inputs[0][1] / (kernel[0] * kernel[1]))
+            stride, dilation, pads, out = info["stride"], (1, 1), info["pads"], info["out"]
+        bias = np.zeros(c_out, np.int64)
+        if match.bias is not None:
+            bias = np.round(np.broadcast_to(match.bias, (c_out,)) / acc_scale)
+            bias = np.clip(bias, -INT32_MAX, INT32_MAX).astype(np.int64)
+        match.info["acc_scale"] = acc_scale
+        spec = ConvSpec(match.anchor.name, match.kind, names, sources, batch, height, width,
+                        tuple(kernel), tuple(stride), tuple(dilation), tuple(pads), tuple(out),
+                        weights, bias, self.int8_outputs(match, acc_scale),
+                        self.acc_outputs.get(match.output))
+        steps, macs = conv_steps(self.builder, spec)
+        return LayerRecord(match.anchor.name, match.kind, names, 0, 0, macs), steps
+
+
+def compile_subgraph(model: Model, config: VPUConfig | None = None) -> VpuProgram:
+    """Lower every layer of ``model`` to one VPU program; raise CompileError naming a node it can't."""
+    return _Lowering(model, config or VPUConfig()).run()
