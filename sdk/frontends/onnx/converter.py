@@ -50,7 +50,8 @@ class NodeContext:
         self.converter = converter
         self.proto = node
         self.opset = opset
-        self.name = node.name or f"{node.op_type}_{node.output[0] if node.output else ''}"
+        local = node.name or f"{node.op_type}_{node.output[0] if node.output else ''}"
+        self.name = converter.prefix + local
         self.inputs: list[Output | None] = [
             converter.tensor(name, self) if name else None for name in node.input]
         self._attrs = {a.name: a for a in node.attribute}
@@ -128,6 +129,8 @@ class OnnxConverter:
         self.proto = proto
         self.source = source
         self.tensors: dict[str, Output] = {}
+        self.prefix = ""
+        """Prepended to the IR names of nodes made in this scope (unique per subgraph instance)."""
         self.opsets = {(imp.domain or ""): imp.version for imp in proto.opset_import}
         if "ai.onnx" in self.opsets:
             self.opsets[""] = self.opsets.pop("ai.onnx")
@@ -175,6 +178,29 @@ class OnnxConverter:
             results.append(result)
         return Model(results, params, name=graph.name or Path(self.source).stem)
 
+    def convert_body(self, graph: onnx.GraphProto, inputs: list[Output], prefix: str) -> list[Output]:
+        """Inline one instance of a subgraph (If branch, Loop/Scan body) into the IR graph.
+
+        The body sees every tensor of the enclosing scopes, its own initializers, and its
+        graph inputs bound to ``inputs``; its nodes get IR names starting with ``prefix``.
+        Returns the ports of its graph outputs.
+        """
+        if len(inputs) != len(graph.input):
+            raise ModelFormatError(f"{self.source}: subgraph {graph.name!r} takes {len(graph.input)} "
+                                   f"inputs, got {len(inputs)}")
+        scope = OnnxConverter.__new__(OnnxConverter)
+        scope.__dict__.update(self.__dict__)
+        scope.tensors = dict(self.tensors)
+        scope.prefix = prefix
+        for init in graph.initializer:
+            port = constant(np.asarray(numpy_helper.to_array(init)), name=f"{prefix}{init.name}")
+            scope.tensors[init.name] = port
+        for value_info, port in zip(graph.input, inputs):
+            scope.tensors[value_info.name] = port
+        for node in scope._sorted_nodes(graph):
+            scope._convert_node(node)
+        return [scope.tensor(v.name) for v in graph.output]
+
     def _base_dir(self) -> str:
         return os.path.dirname(self.source) if os.path.exists(self.source) else ""
 
@@ -197,10 +223,10 @@ class OnnxConverter:
         pending = list(graph.node)
         ordered = []
         while pending:
-            ready = [n for n in pending if all(i in available for i in n.input)]
+            ready = [n for n in pending if all(i in available for i in _reads(n))]
             if not ready:
                 node = pending[0]
-                missing = [i for i in node.input if i not in available]
+                missing = [i for i in _reads(node) if i not in available]
                 raise ModelFormatError(
                     f"{self.source}: node {node.name!r} ({node.op_type}) reads {missing}, which no node "
                     "produces (or the graph has a cycle)")
@@ -236,8 +262,23 @@ class OnnxConverter:
         for name, port in zip(node.output, outputs):
             if not name or port is None:
                 continue
-            port.names.add(name)
+            if not self.prefix:  # tensor names inside subgraphs are local to one body instance
+                port.names.add(name)
             self.tensors[name] = port
+
+
+def _reads(node: onnx.NodeProto) -> list[str]:
+    """Return the tensors ``node`` reads: its inputs and what its subgraphs take from outer scopes."""
+    names = list(node.input)
+    for attr in node.attribute:
+        graphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+        for graph in graphs:
+            local = {i.name for i in graph.input} | {i.name for i in graph.initializer}
+            for inner in graph.node:
+                local.update(inner.output)
+            for inner in graph.node:
+                names.extend(n for n in _reads(inner) if n and n not in local)
+    return names
 
 
 def convert_onnx(model: str | os.PathLike | bytes | onnx.ModelProto) -> Model:

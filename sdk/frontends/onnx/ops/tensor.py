@@ -103,8 +103,8 @@ def split(ctx):
         count = ctx.attr("num_outputs")
         dim = x.shape[axis] if x.shape is not None and -len(x.shape) <= axis < len(x.shape) else None
         if dim is None:
-            raise ctx.unsupported(f"num_outputs split of a dynamic dim along axis {axis}")
-        if dim % count:
+            lengths = uneven_split_lengths(ctx, x, axis, count)
+        elif dim % count:
             part = -(-dim // count)
             lengths = ctx.const([part] * (count - 1) + [dim - part * (count - 1)], np.int64)
     if lengths is not None:
@@ -112,6 +112,20 @@ def split(ctx):
     else:
         node = ctx.make_node("Split", x, ctx.const(np.int64(axis)), num_splits=count)
     return node.outputs
+
+
+def uneven_split_lengths(ctx, x, axis: int, count: int):
+    """Return split lengths ``[p, ..., p, dim - p*(count-1)]`` with ``p = ceil(dim / count)``,
+    computed at inference for a dynamic dim."""
+    i64 = ElementType.i64
+    dim = ctx.make("Gather", ctx.make("ShapeOf", x, output_type=i64), ctx.const([axis], np.int64),
+                   ctx.const(np.int64(0)))
+    part = ctx.make("Divide", ctx.make("Add", dim, ctx.const([count - 1], np.int64)),
+                    ctx.const([count], np.int64), m_pythondiv=True)
+    rest = ctx.make("Subtract", dim, ctx.make("Multiply", part, ctx.const([count - 1], np.int64)))
+    parts = ctx.make("Broadcast", part, ctx.const([count - 1], np.int64), mode="numpy")
+    lengths = ctx.make("Concat", parts, rest, axis=0)
+    return ctx.make("Reshape", lengths, ctx.const([count], np.int64), special_zero=False)
 
 
 @onnx_op("Shape")

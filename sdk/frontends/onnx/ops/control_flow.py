@@ -1,0 +1,132 @@
+"""ONNX If and Scan, inlined into the IR graph.
+
+If: a condition known at conversion (a constant, or computed from static shapes) selects
+one branch, which is inlined; otherwise both branches are inlined and each output is a
+Select on the condition, which needs both branches to give outputs of one element type
+and one static shape (both branches then run, so an untaken branch must not fail).
+
+Scan: the body is unrolled once per step; the scanned axis must have a static length, and
+at most MAX_UNROLLED_NODES IR nodes may result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from kiln.frontends.onnx.registry import onnx_op
+from kiln.ir.ops._shape_values import known_value
+from kiln.ir.types import is_static
+
+MAX_UNROLLED_NODES = 50_000
+"""Most ONNX nodes a Scan may expand into when unrolled."""
+
+
+@onnx_op("If")
+def if_(ctx):
+    cond = ctx.input(0)
+    then_graph, else_graph = ctx.attr("then_branch"), ctx.attr("else_branch")
+    value = known_value(cond)
+    if value is not None:
+        if value.size != 1:
+            raise ctx.unsupported(f"condition has {value.size} elements, not 1")
+        chosen = then_graph if bool(value.reshape(-1)[0]) else else_graph
+        return ctx.converter.convert_body(chosen, [], f"{ctx.name}/{chosen.name or 'branch'}/")
+    then_out = ctx.converter.convert_body(then_graph, [], f"{ctx.name}/then/")
+    else_out = ctx.converter.convert_body(else_graph, [], f"{ctx.name}/else/")
+    outputs = []
+    for index, (a, b) in enumerate(zip(then_out, else_out)):
+        if a.element_type != b.element_type or not is_static(a.shape) or a.shape != b.shape:
+            raise ctx.unsupported(
+                f"the condition is known only at inference and output {index} differs between branches "
+                f"({a.element_type.value}{list(a.shape or [])} vs {b.element_type.value}"
+                f"{list(b.shape or [])}); Kiln has no dynamic If op")
+        flag = cond if cond.shape == () else ctx.make("Reshape", cond, ctx.const([], np.int64),
+                                                         special_zero=False)
+        outputs.append(ctx.make("Select", flag, a, b))
+    return outputs
+
+
+def _step(ctx, port, index: int, axis: int):
+    """Return slice ``index`` of ``port`` along ``axis`` with that axis removed."""
+    return ctx.make("Gather", port, ctx.const(np.int64(index)), ctx.const(np.int64(axis)))
+
+
+def _stack(ctx, ports, axis: int):
+    """Stack ports along a new ``axis``."""
+    grown = [ctx.make("Unsqueeze", p, ctx.const([axis], np.int64)) for p in ports]
+    return grown[0] if len(grown) == 1 else ctx.make("Concat", *grown, axis=axis)
+
+
+def _unroll_scan(ctx, body, states, scans, step_count, in_axes, in_dirs, out_axes, out_dirs, prefix):
+    """Run ``body`` ``step_count`` times; return final states and stacked scan outputs."""
+    per_step = [[] for _ in range(len(body.output) - len(states))]
+    for t in range(step_count):
+        slices = [_step(ctx, x, step_count - 1 - t if d else t, a)
+                  for x, a, d in zip(scans, in_axes, in_dirs)]
+        outs = ctx.converter.convert_body(body, states + slices, f"{prefix}step{t}/")
+        states = outs[:len(states)]
+        for k, port in enumerate(outs[len(states):]):
+            per_step[k].append(port)
+    stacked = []
+    for k, ports in enumerate(per_step):
+        if out_dirs[k]:
+            ports = ports[::-1]
+        rank = (ports[0].shape and len(ports[0].shape)) or 0
+        axis = out_axes[k] + rank + 1 if out_axes[k] < 0 else out_axes[k]
+        stacked.append(_stack(ctx, ports, axis))
+    return states, stacked
+
+
+@onnx_op("Scan", since=9)
+def scan(ctx):
+    body = ctx.attr("body")
+    num_scans = ctx.attr("num_scan_inputs")
+    inputs = [p for p in ctx.inputs]
+    states, scans = inputs[:len(inputs) - num_scans], inputs[len(inputs) - num_scans:]
+    num_outputs = len(body.output) - len(states)
+    in_axes = ctx.attr("scan_input_axes", [0] * num_scans)
+    in_dirs = ctx.attr("scan_input_directions", [0] * num_scans)
+    out_axes = ctx.attr("scan_output_axes", [0] * num_outputs)
+    out_dirs = ctx.attr("scan_output_directions", [0] * num_outputs)
+    lengths = set()
+    for x, axis in zip(scans, in_axes):
+        if x.shape is None or x.shape[axis] is None:
+            raise ctx.unsupported(f"scan input {x.name!r} has no static length along axis {axis}; "
+                                  "Kiln unrolls Scan")
+        lengths.add(x.shape[axis])
+        in_axes = [a + len(x.shape) if a < 0 else a for a in in_axes]
+    if len(lengths) != 1:
+        raise ctx.unsupported(f"scan inputs have different lengths {sorted(lengths)}")
+    steps = lengths.pop()
+    if steps * max(len(body.node), 1) > MAX_UNROLLED_NODES:
+        raise ctx.unsupported(f"{steps} steps of a {len(body.node)}-node body are too many to unroll")
+    final, stacked = _unroll_scan(ctx, body, states, scans, steps, in_axes, in_dirs, out_axes, out_dirs,
+                                  f"{ctx.name}/")
+    return final + stacked
+
+
+@onnx_op("Scan", since=8)
+def scan_v8(ctx):
+    body = ctx.attr("body")
+    num_scans = ctx.attr("num_scan_inputs")
+    if ctx.optional_input(0) is not None:
+        raise ctx.unsupported("sequence_lens is not supported")
+    inputs = ctx.inputs[1:]
+    states, scans = inputs[:len(inputs) - num_scans], inputs[len(inputs) - num_scans:]
+    num_outputs = len(body.output) - len(states)
+    dirs = ctx.attr("directions", [0] * num_scans)
+    batch = {x.shape[0] if x.shape else None for x in inputs}
+    steps = {x.shape[1] if x.shape and len(x.shape) > 1 else None for x in scans}
+    if None in batch or None in steps or len(batch) != 1 or len(steps) != 1:
+        raise ctx.unsupported("Scan-8 needs static, equal batch and sequence lengths")
+    batch, steps = batch.pop(), steps.pop()
+    finals, outs = [[] for _ in states], [[] for _ in range(num_outputs)]
+    for b in range(batch):
+        item_states = [_step(ctx, s, b, 0) for s in states]
+        item_scans = [_step(ctx, x, b, 0) for x in scans]
+        final, stacked = _unroll_scan(ctx, body, item_states, item_scans, steps, [0] * num_scans, dirs,
+                                      [0] * num_outputs, [0] * num_outputs, f"{ctx.name}/batch{b}/")
+        for k, port in enumerate(final):
+            finals[k].append(port)
+        for k, port in enumerate(stacked):
+            outs[k].append(port)
+    return [_stack(ctx, ports, 0) for ports in finals + outs]
