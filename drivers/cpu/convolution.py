@@ -148,8 +148,12 @@ class Convolution:
             return 0
         return self.cols_shape[0] * self.cols_shape[1] * 4
 
-    def run(self, x: np.ndarray, out: np.ndarray, workspace: np.ndarray | None) -> None:
-        """Compute the convolution of ``x`` [N, C_in, H, W] into ``out`` [N, C_out, Ho, Wo] (f32)."""
+    def run(self, x: np.ndarray, out: np.ndarray, workspace: np.ndarray | None, gemm=None) -> None:
+        """Compute the convolution of ``x`` [N, C_in, H, W] into ``out`` [N, C_out, Ho, Wo] (f32).
+
+        ``gemm(a, b, out)`` computes the matrix products (default: ``np.matmul``).
+        """
+        gemm = gemm or _matmul
         g = self.g
         if self.depthwise:
             depthwise(x, self.w, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, out)
@@ -167,4 +171,8 @@ class Convolution:
                 else:
                     unfold(xs, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, g.out_h, g.out_w, cols)
                     src = cols
-                np.matmul(self.w[k], src, out=out[b, k * cog:(k + 1) * cog].reshape(cog, -1))
+                gemm(self.w[k], src, out[b, k * cog:(k + 1) * cog].reshape(cog, -1))
+
+
+def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    np.matmul(a, b, out=out)

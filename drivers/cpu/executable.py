@@ -18,6 +18,7 @@ import numba
 import numpy as np
 from kiln.drivers.cpu.convolution import Convolution
 from kiln.drivers.cpu.elementwise import BoundChain
+from kiln.drivers.cpu.gemm import set_blas_threads, team
 from kiln.drivers.cpu.matmul import MatMul
 from kiln.drivers.cpu.normalization import RowNormalization
 from kiln.drivers.cpu.pooling import Pooling
@@ -178,7 +179,7 @@ class CpuProgram:
 
             def run_conv(env, arena):
                 out = output(arena)
-                kernel.run(env[x_slot], out, arena.workspace)
+                kernel.run(env[x_slot], out, arena.workspace, arena.gemm)
                 finish(env, out)
             return CpuStep(step, exec_type, run_conv, reads, writes)
         if isinstance(kernel, MatMul):
@@ -186,7 +187,7 @@ class CpuProgram:
 
             def run_matmul(env, arena):
                 out = output(arena)
-                kernel.run(env[x_slot], env[b_slot], out)
+                kernel.run(env[x_slot], env[b_slot], out, arena.gemm)
                 finish(env, out)
             return CpuStep(step, "sgemm", run_matmul, reads, writes)
 
@@ -200,9 +201,10 @@ class CpuProgram:
 class Arena:
     """The reusable buffers of one in-flight inference: planned slots and conv scratch."""
 
-    def __init__(self, program: CpuProgram):
+    def __init__(self, program: CpuProgram, gemm: Callable):
         self.slots = [np.empty(n // 4, np.float32) for n in program.plan.slot_bytes]
         self.workspace = np.empty(max(program.workspace_bytes // 4, 1), np.float32)
+        self.gemm = gemm
 
     def view(self, slot: int, shape: tuple[int, ...]) -> np.ndarray:
         size = int(np.prod(shape, dtype=np.int64))
@@ -248,11 +250,14 @@ class CpuExecutable(Executable):
             pool = self._arenas.setdefault(key, [])
             arena = pool.pop() if pool else None
         if arena is None:
-            arena = Arena(program)
+            arena = Arena(program, team(self.threads).matmul)
+        previous = set_blas_threads(1)
         try:
             numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
             return self._run(program, arena, inputs)
         finally:
+            if previous is not None:
+                set_blas_threads(previous)
             with self._lock:
                 self._arenas[key].append(arena)
 

@@ -29,7 +29,8 @@ class MatMul:
             self.b_const = np.ascontiguousarray(value)
         self.fold_rows = self.b_const is not None and self.b_const.ndim == 2 and not self.transpose_a
 
-    def run(self, a: np.ndarray, b: np.ndarray | None, out: np.ndarray) -> None:
+    def run(self, a: np.ndarray, b: np.ndarray | None, out: np.ndarray, gemm) -> None:
+        """Compute ``a @ b`` into ``out`` with ``gemm(a, b, out)``."""
         if self.transpose_a:
             a = np.swapaxes(a, -1, -2)
         if self.b_const is not None:
@@ -37,6 +38,6 @@ class MatMul:
         elif self.transpose_b:
             b = np.swapaxes(b, -1, -2)
         if self.fold_rows and a.flags.c_contiguous:
-            np.matmul(a.reshape(-1, a.shape[-1]), b, out=out.reshape(-1, out.shape[-1]))
+            gemm(a.reshape(-1, a.shape[-1]), b, out.reshape(-1, out.shape[-1]))
         else:
-            np.matmul(a, b, out=out)
+            gemm(a, b, out)
