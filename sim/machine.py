@@ -71,16 +71,17 @@ class Machine:
         return len(image) // isa.INSTRUCTION_BYTES
 
     def run(self, program_address: int, instruction_count: int, max_cycles: int = 10**10,
-            trace: bool = False) -> RunResult:
+            trace: bool = False, progress: bool = False) -> RunResult:
         """Run the program at ``program_address`` until FINISH retires.
 
-        Returns cycles and counters (and the timeline when ``trace``). Raises a
+        Returns cycles and counters (and the timeline when ``trace``); ``progress``
+        shows a progress bar of retired instructions. Raises a
         `kiln.sim.errors.SimulationError` naming the instruction index, opcode and
         field on an illegal instruction, an out-of-range address, a deadlock, a
         missing FINISH or more than ``max_cycles`` cycles.
         """
         self.last_result = run_program(self.state, program_address, instruction_count,
-                                       max_cycles, trace)
+                                       max_cycles, trace, progress)
         return self.last_result
 
     def write_trace(self, path: str | Path) -> Path:

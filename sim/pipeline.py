@@ -29,6 +29,7 @@ from kiln.sim.gemm import execute_gemm
 from kiln.sim.state import VpuState
 from kiln.sim.timing import instruction_cost
 from kiln.sim.vector import execute_vadd, execute_vclip, execute_vpool, execute_vreq
+from tqdm import tqdm
 
 EXECUTE: dict[Opcode, Callable[[Instruction, VpuState, int], None]] = {
     Opcode.LOAD: execute_load,
@@ -126,7 +127,7 @@ class Pipeline:
     """One run of a program: the fetch unit, three engines and four token FIFOs."""
 
     def __init__(self, state: VpuState, program_address: int, instruction_count: int,
-                 max_cycles: int, trace: bool):
+                 max_cycles: int, trace: bool, progress: bool = False):
         c = state.config
         self.state, self.config = state, c
         self.program_address, self.count, self.max_cycles = (program_address,
@@ -145,6 +146,8 @@ class Pipeline:
         self.finish_at: int | None = None
         self.last_completion = 0
         self.last_retired: int | None = None
+        self.progress = (tqdm(total=instruction_count, unit="instr", desc="VPU sim",
+                              leave=False) if progress else None)
 
     # -- the three kinds of event -------------------------------------------------
     def _fetch(self, now: int) -> bool:
@@ -202,6 +205,8 @@ class Pipeline:
         engine.free_at = now
         self.counters["retired"] += 1
         self.last_retired = index
+        if self.progress is not None:
+            self.progress.update(1)
         self.last_completion = max(self.last_completion, now)
         return True
 
@@ -237,6 +242,13 @@ class Pipeline:
     # -- the main loop ------------------------------------------------------------
     def run(self) -> RunResult:
         """Run until FINISH retires; raise a SimulationError naming the fault otherwise."""
+        try:
+            return self._run()
+        finally:
+            if self.progress is not None:
+                self.progress.close()
+
+    def _run(self) -> RunResult:
         now = 0
         while True:
             progress = True
@@ -318,9 +330,11 @@ class Pipeline:
 
 
 def run_program(state: VpuState, program_address: int, instruction_count: int,
-                max_cycles: int, trace: bool = False) -> RunResult:
-    """Run the program at ``program_address`` (``instruction_count`` instructions)."""
-    return Pipeline(state, program_address, instruction_count, max_cycles, trace).run()
+                max_cycles: int, trace: bool = False, progress: bool = False) -> RunResult:
+    """Run the program at ``program_address`` (``instruction_count`` instructions);
+    ``progress`` shows a tqdm bar of retired instructions."""
+    return Pipeline(state, program_address, instruction_count, max_cycles, trace,
+                    progress).run()
 
 
 __all__ = ["RunResult", "TraceRecord", "run_program", "token_fifo", "Queue"]

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         for spec in args.load:
             _load(machine, spec)
-        result = machine.run(address, count, args.max_cycles, trace=bool(args.trace))
+        result = machine.run(address, count, args.max_cycles, trace=bool(args.trace),
+                             progress=sys.stderr.isatty())
     except (SimulationError, ValueError) as error:
         raise DeviceError(f"VPU simulation: {error}") from error
     print(result.summary())

@@ -99,3 +99,24 @@ def test_resnet_conv_layer_bit_exact(dim):
     machine, result = run_example(program)
     assert program.mismatches(machine.dram) == []
     assert result.utilisation > 0.7
+
+
+@pytest.mark.parametrize("timing", [
+    dict(dram_latency=0, dram_bus_bytes=1),
+    dict(dram_latency=500, load_queue_depth=1, compute_queue_depth=1, store_queue_depth=1),
+    dict(token_queue_depth=1, vector_latency=0),
+    dict(dram_bus_bytes=256, load_queue_depth=64, compute_queue_depth=64, store_queue_depth=64),
+])
+def test_results_do_not_depend_on_timing_parameters(timing):
+    """Tokens make the programs race-free: any latencies and queue depths give the same
+    bytes, and the model never deadlocks a correctly tokenised program."""
+    config = VPUConfig(**timing)
+    baseline = {}
+    for program in example_programs(VPUConfig()):
+        m, _ = run_example(program)
+        baseline[program.name] = program.read_outputs(m.dram)
+    for program in example_programs(config):
+        m, result = run_example(program)
+        for name, value in program.read_outputs(m.dram).items():
+            np.testing.assert_array_equal(value, baseline[program.name][name])
+        assert result.cycles > 0
