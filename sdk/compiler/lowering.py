@@ -66,9 +66,14 @@ class _Lowering:
         self.outputs: list[TensorBinding] = []
 
     def check_coverage(self) -> None:
+        users = self.model.consumers()
         for node in self.model.ordered_nodes():
             if node.type_name in ("Parameter", "Result", "Constant"):
                 continue
+            if fq_scale(node) is not None and all(
+                    u.type_name == "Result" or u.name in self.support.placement
+                    for u, _ in users.get(node.output(0), [])):
+                continue  # quantized here, read by a VPU layer of another subgraph
             if node.name not in self.support.placement:
                 reason = self.support.reasons.get(node.name, "not a VPU layer")
                 raise CompileError(f"node {node.name!r} ({node.type_name}) cannot run on the VPU: {reason}")
@@ -94,7 +99,7 @@ class _Lowering:
             if port in producers and producers[port].kind != "maxpool":
                 n, c, h, w = _nchw(port)
                 self.acc_outputs[port] = self.builder.allocate(n * groups(c, self.dim) * h * w * self.dim * 4)
-            elif port.node.type_name == "FakeQuantize" and port.node.name in self.support.placement:
+            elif fq_scale(port.node) is not None:
                 self.view(port.node.inputs[0], fq_scale(port.node))
             elif port in producers:
                 self.view(port, producers[port].info["scale"])

@@ -121,6 +121,8 @@ class _Analyzer:
                     placement.setdefault(fq.name, index)
                     for p in fq.inputs[1:]:
                         placement.setdefault(p.node.name, index)
+        for name in placement:
+            self.reasons.pop(name, None)
         for node in order:
             if node.name in placement or node.name in self.reasons:
                 continue
