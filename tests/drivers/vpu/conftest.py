@@ -21,8 +21,9 @@ class _Builder:
         return name
 
     def model(self, nodes, name, x_shape, opset=17):
-        graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], self.inits)
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+        graph = helper.make_graph(nodes, name, [x], [y], self.inits)
         return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
