@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from kiln.hw import isa
 from kiln.hw.config import INSTRUCTION_BYTES
-from kiln.hw.isa import Instruction, IsaError, Opcode, Queue
+from kiln.hw.isa import Instruction, IsaError, Opcode
 from kiln.sim.dma import execute_load, execute_store
 from kiln.sim.errors import (
     AddressRangeError,
@@ -337,4 +337,4 @@ def run_program(state: VpuState, program_address: int, instruction_count: int,
                     progress).run()
 
 
-__all__ = ["RunResult", "TraceRecord", "run_program", "token_fifo", "Queue"]
+__all__ = ["Pipeline", "RunResult", "TraceRecord", "run_program", "token_fifo"]
