@@ -1,0 +1,1 @@
+"""FPGA boards for the VPU: board top level, UART host link, bitstream flow and reports."""
