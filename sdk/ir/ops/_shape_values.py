@@ -82,3 +82,44 @@ def normalize_axis(axis: int, rank: int, what: str) -> int:
         raise ValueError(f"{what} {axis} is out of range for rank {rank}")
     return axis + rank if axis < 0 else axis
 
+
+
+def dim_symbol(port: Output, axis: int) -> tuple:
+    """Return a token standing for the (unknown) size of dim ``axis`` of ``port``."""
+    return ("dim", id(port.node), port.index, axis)
+
+
+def shape_elements(port: Output | None, depth: int = 0) -> list | None:
+    """Return the elements of a shape-like tensor (at most 1-D) where partly known, else None.
+
+    Each element is an int, or a :func:`dim_symbol` token when it equals an unknown dim of
+    some tensor (it came from ShapeOf), so ``x.view(x.size(0), -1)`` still infers.
+    """
+    if port is None or depth > 32:
+        return None
+    value = known_value(port)
+    if value is not None:
+        return [int(v) for v in np.asarray(value).reshape(-1)] if value.ndim <= 1 else None
+    node = port.node
+    kind = node.type_name
+    if kind == "ShapeOf":
+        source = node.inputs[0]
+        if source.shape is None:
+            return None
+        return [d if d is not None else dim_symbol(source, i) for i, d in enumerate(source.shape)]
+    if kind == "Concat" and node.attrs.get("axis") in (0, -1):
+        parts = [shape_elements(p, depth + 1) for p in node.inputs]
+        return None if any(p is None for p in parts) else [e for p in parts for e in p]
+    if kind == "Gather":
+        data = shape_elements(node.inputs[0], depth + 1)
+        indices, axis = known_value(node.inputs[1]), known_value(node.inputs[2])
+        if data is None or indices is None or axis is None or int(axis.reshape(-1)[0]) not in (0, -1):
+            return None
+        try:
+            return [data[int(i)] for i in indices.reshape(-1)]
+        except IndexError:
+            return None
+    if kind in ("Unsqueeze", "Squeeze", "Reshape", "Convert"):
+        inner = shape_elements(node.inputs[0], depth + 1)
+        return inner if inner is not None and len(inner) <= 1 else None
+    return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from kiln.errors import ShapeInferenceError
 from kiln.ir.op import Attr, AttrKind, Op
-from kiln.ir.ops._shape_values import dims_from_known, known_ints, normalize_axis
+from kiln.ir.ops._shape_values import dim_symbol, dims_from_known, known_ints, normalize_axis, shape_elements
 from kiln.ir.types import ElementType, broadcast_shapes, is_static
 
 
@@ -62,9 +62,35 @@ class Reshape(Op):
     def infer(cls, node):
         data, shape = node.inputs
         pattern = known_ints(shape)
-        if pattern is None:
+        if pattern is not None:
+            return [(data.element_type, cls.target(node, data.shape, pattern))]
+        elements = shape_elements(shape)
+        if elements is None:
             return [(data.element_type, dims_from_known(shape))]
-        return [(data.element_type, cls.target(node, data.shape, pattern))]
+        return [(data.element_type, cls.symbolic_target(node, data, elements))]
+
+    @classmethod
+    def symbolic_target(cls, node, data, elements):
+        """Return the output shape for a target whose unknown elements are dim symbols."""
+        in_shape = data.shape
+        out = []
+        for i, e in enumerate(elements):
+            if e == 0 and node.attrs["special_zero"] and in_shape is not None and i < len(in_shape):
+                e = in_shape[i] if in_shape[i] is not None else dim_symbol(data, i)
+            out.append(e)
+        if -1 in out and in_shape is not None:
+            numerator = [d if d is not None else dim_symbol(data, j) for j, d in enumerate(in_shape)]
+            denominator = [e for e in out if e != -1]
+            for e in list(denominator):
+                if isinstance(e, tuple) and e in numerator:
+                    numerator.remove(e)
+                    denominator.remove(e)
+            if all(isinstance(e, int) for e in numerator + denominator):
+                rest = int(np.prod(denominator, dtype=np.int64))
+                total = int(np.prod(numerator, dtype=np.int64))
+                if rest and total % rest == 0:
+                    out[out.index(-1)] = total // rest
+        return tuple(e if isinstance(e, int) and e >= 0 else None for e in out)
 
     @classmethod
     def evaluate(cls, node, inputs):

@@ -50,6 +50,10 @@ def flatten(ctx):
             return ctx.make("Reshape", x, ctx.const([lead, int(np.prod(tail, dtype=np.int64))], np.int64),
                             special_zero=False)
         return ctx.make("Reshape", x, ctx.const([lead, -1], np.int64), special_zero=False)
+    tail = x.shape[axis:]
+    if is_static(tail) and 0 not in tail:
+        return ctx.make("Reshape", x, ctx.const([-1, int(np.prod(tail, dtype=np.int64))], np.int64),
+                        special_zero=False)
     shape = ctx.make("ShapeOf", x, output_type=ElementType.i64)
     prefix = ctx.make("Slice", shape, ctx.const([0], np.int64), ctx.const([axis], np.int64),
                       ctx.const([1], np.int64))
