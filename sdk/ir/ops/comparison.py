@@ -179,7 +179,11 @@ class BitwiseLeftShift(Bitwise):
 
 
 class BitwiseRightShift(Bitwise):
-    """Shift ``a`` right by ``b`` bits (arithmetic for signed types); overlong shifts saturate."""
+    """Shift ``a`` right by ``b`` bits (arithmetic for signed types).
+
+    A count of the bit width or more, or a negative one (a huge count read as unsigned),
+    leaves only the sign: 0, or -1 for negative signed values.
+    """
 
     type_name = "BitwiseRightShift"
     version = "opset15"
@@ -191,7 +195,7 @@ class BitwiseRightShift(Bitwise):
         clipped = np.clip(b, 0, bits - 1).astype(a.dtype)
         shifted = np.right_shift(a, clipped)
         fill = np.where(a < 0, -1, 0) if a.dtype.kind == "i" else np.zeros_like(a)
-        return np.where(b >= bits, fill, shifted)
+        return np.where((b >= bits) | (b < 0), fill, shifted)
 
 
 class BitwiseNot(Op):

@@ -205,8 +205,10 @@ class BackpropDataBase(Op):
 
     Output size per spatial axis: ``(in - 1) * stride + (k - 1) * dilation + 1 - pads_begin -
     pads_end + output_padding``; an optional third input ``output_shape`` (spatial sizes) fixes
-    it instead and the pads are derived from it (split evenly, the odd one at the end unless
-    same_lower).
+    it instead and the pads are derived from it: the total ``t`` splits as (t // 2, t - t // 2)
+    under same_upper and as (t - t // 2, t // 2) otherwise (floor division; ``t`` may be
+    negative, which adds output cells). same_upper/same_lower without output_shape aim at
+    ``in * stride``.
     """
 
     attributes = {
@@ -280,8 +282,8 @@ class BackpropDataBase(Op):
                     outs.append(target)
                     continue
                 total = 0 if target is None else full + output_padding[i] - target
-                small, large = total // 2, total - total // 2
-                pb, pe = (large, small) if auto_pad == "same_lower" else (small, large)
+                pb, pe = (total // 2, total - total // 2) if auto_pad == "same_upper" \
+                    else (total - total // 2, total // 2)
             else:
                 pb, pe = pads_begin[i], pads_end[i]
             begins.append(pb)

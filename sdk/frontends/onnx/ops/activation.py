@@ -104,6 +104,8 @@ def thresholded_relu(ctx):
 @onnx_op("Clip")
 def clip_attributes(ctx):
     """Clip before opset 11: bounds are the ``min``/``max`` attributes."""
+    if not ctx.has_attr("min") and not ctx.has_attr("max"):
+        return ctx.input(0)
     return ctx.make("Clamp", ctx.input(0), min=float(ctx.attr("min", -math.inf)),
                     max=float(ctx.attr("max", math.inf)))
 
@@ -113,6 +115,8 @@ def clip(ctx):
     """Clip from opset 11: bounds are optional inputs; constant ones become a Clamp."""
     x = ctx.input(0)
     low, high = ctx.optional_input(1), ctx.optional_input(2)
+    if low is None and high is None:
+        return x
     bounds = []
     for port, index, default in ((low, 1, -math.inf), (high, 2, math.inf)):
         if port is None:
@@ -144,9 +148,15 @@ def _clip_by_min_max(ctx, x, low, high):
 
 def _softmax(ir_type: str, ctx):
     """Softmax/LogSoftmax: before opset 13 the input is flattened to 2-D at ``axis``."""
+    return along_axis(ctx, lambda data, axis: ctx.make(ir_type, data, axis=axis))
+
+
+def along_axis(ctx, build):
+    """Apply ``build(port, axis)`` along ONNX's ``axis``; before opset 13 on the input flattened
+    to 2-D at ``axis`` (then reshaped back)."""
     x = ctx.input(0)
     if ctx.opset >= 13:
-        return ctx.make(ir_type, x, axis=int(ctx.attr("axis", -1)))
+        return build(x, int(ctx.attr("axis", -1)))
     axis = int(ctx.attr("axis", 1))
     if x.shape is None:
         raise ctx.unsupported(f"input of unknown rank with opset {ctx.opset} axis semantics")
@@ -155,7 +165,7 @@ def _softmax(ir_type: str, ctx):
         raise ctx.unsupported(f"axis {axis} is out of range for rank {rank}")
     axis %= max(rank, 1)
     if axis == rank - 1:
-        return ctx.make(ir_type, x, axis=axis)
+        return build(x, axis)
     head = x.shape[:axis]
     if all(d is not None for d in head):
         flat = ctx.const([int(np.prod(head, dtype=np.int64)), -1], np.int64)
@@ -166,7 +176,7 @@ def _softmax(ir_type: str, ctx):
         lead = ctx.make("ReduceProd", prefix, ctx.const([0], np.int64), keep_dims=True)
         flat = ctx.make("Concat", lead, ctx.const([-1], np.int64), axis=0)
     matrix = ctx.make("Reshape", x, flat, special_zero=False)
-    y = ctx.make(ir_type, matrix, axis=1)
+    y = build(matrix, 1)
     if all(d is not None for d in x.shape):
         back = ctx.const(list(x.shape), np.int64)
     else:
@@ -182,3 +192,44 @@ def softmax(ctx):
 @onnx_op("LogSoftmax")
 def log_softmax(ctx):
     return _softmax("LogSoftmax", ctx)
+
+
+@onnx_op("Hardmax")
+def hardmax(ctx):
+    """1 at the first maximum along ``axis``, 0 elsewhere (TopK then OneHot)."""
+
+    def one_hot_of_max(x, axis):
+        if x.shape is None:
+            raise ctx.unsupported("input of unknown rank")
+        axis %= len(x.shape)
+        top = ctx.make_node("TopK", x, ctx.const(np.int64(1)), axis=axis, mode="max", sort="none",
+                            index_element_type=ElementType.i64, stable=True)
+        index = ctx.make("Squeeze", top.output(1), ctx.const([axis], np.int64))
+        if x.shape[axis] is not None:
+            depth = ctx.const(np.int64(x.shape[axis]))
+        else:
+            shape = ctx.make("ShapeOf", x, output_type=ElementType.i64)
+            depth = ctx.make("Gather", shape, ctx.const(np.int64(axis)), ctx.const(np.int64(0)))
+        dtype = x.element_type.numpy
+        return ctx.make("OneHot", index, depth, ctx.const(1, dtype), ctx.const(0, dtype), axis=axis)
+
+    return along_axis(ctx, one_hot_of_max)
+
+
+@onnx_op("Shrink", since=9)
+def shrink(ctx):
+    """``x + bias`` where x < -lambd, ``x - bias`` where x > lambd, else 0."""
+    x = ctx.input(0)
+    lambd, bias = scalar(ctx, ctx.attr("lambd", 0.5), x), scalar(ctx, ctx.attr("bias", 0.0), x)
+    zero = scalar(ctx, 0, x)
+    low = ctx.make("Less", x, ctx.make("Negative", lambd))
+    high = ctx.make("Greater", x, lambd)
+    upper = ctx.make("Select", high, ctx.make("Subtract", x, bias), zero)
+    return ctx.make("Select", low, ctx.make("Add", x, bias), upper)
+
+
+@onnx_op("Swish", since=24)
+def swish(ctx):
+    """``x * sigmoid(alpha * x)``."""
+    x = ctx.input(0)
+    return ctx.make("Swish", x, scalar(ctx, ctx.attr("alpha", 1.0), x))

@@ -49,8 +49,6 @@ def mod(ctx):
     """``fmod=0``: remainder with the divisor's sign (FloorMod); ``fmod=1``: C fmod (Mod)."""
     if ctx.attr("fmod", 0):
         return ctx.make("Mod", ctx.input(0), ctx.input(1))
-    if ctx.input(0).element_type.is_float:
-        raise ctx.unsupported("fmod=0 is not defined for floating-point inputs")
     return ctx.make("FloorMod", ctx.input(0), ctx.input(1))
 
 

@@ -52,9 +52,14 @@ def centered(ctx, port, zero_point, axis_of_vector: int | None):
             shape[axis_of_vector] = -1
             value = value.reshape(shape)
         return ctx.make("Subtract", wide, ctx.const(value))
-    if zero_point.shape is not None and len(zero_point.shape) == 1 and axis_of_vector is not None:
-        raise ctx.unsupported("a per-row/per-channel zero point must be a constant")
-    return ctx.make("Subtract", wide, ctx.make("Convert", zero_point, destination_type=ElementType.i32))
+    zp = ctx.make("Convert", zero_point, destination_type=ElementType.i32)
+    vector = zero_point.shape is None or len(zero_point.shape) == 1 and zero_point.shape[0] != 1
+    if vector and axis_of_vector is not None:
+        if port.shape is None:
+            raise ctx.unsupported("a per-row/per-channel zero point needs an input of known rank")
+        axes = [i for i in range(len(port.shape)) if i != axis_of_vector]
+        zp = ctx.make("Unsqueeze", zp, ctx.const(axes, np.int64))
+    return ctx.make("Subtract", wide, zp)
 
 
 @onnx_op("MatMulInteger", since=10)

@@ -85,14 +85,15 @@ def group_normalization(ctx):
 
 @onnx_op("LpNormalization")
 def lp_normalization(ctx):
-    """Divide by the L1 or L2 norm along ``axis`` (no epsilon, as ONNX defines it)."""
+    """Divide by the L1 or L2 norm along ``axis``; an all-zero vector stays zero."""
     x = ctx.input(0)
     axis = ctx.const([int(ctx.attr("axis", -1))], np.int64)
     p = int(ctx.attr("p", 2))
-    if p == 2:
-        return ctx.make("NormalizeL2", x, axis, eps=0.0, eps_mode="add")
-    if p == 1:
-        return ctx.make("Divide", x, ctx.make("ReduceL1", x, axis, keep_dims=True))
+    if p in (1, 2):
+        norm = ctx.make("ReduceL1" if p == 1 else "ReduceL2", x, axis, keep_dims=True)
+        one, zero = ctx.const(1, x.element_type.numpy), ctx.const(0, x.element_type.numpy)
+        safe = ctx.make("Select", ctx.make("Equal", norm, zero), one, norm)
+        return ctx.make("Divide", x, safe)
     raise ctx.unsupported(f"p={p} is not 1 or 2")
 
 
@@ -109,3 +110,20 @@ def mean_variance_normalization(ctx):
     """``(x - mean) / sqrt(var)`` over ``axes`` (default 0, 2, 3), with ONNX's 1e-9 epsilon."""
     axes = ctx.const(list(ctx.attr("axes", [0, 2, 3])), np.int64)
     return ctx.make("MVN", ctx.input(0), axes, normalize_variance=True, eps=1e-9, eps_mode="outside_sqrt")
+
+
+@onnx_op("RMSNormalization", since=23)
+def rms_normalization(ctx):
+    """``x / sqrt(mean(x^2 over axis..) + epsilon) * scale``."""
+    x, scale = ctx.input(0), ctx.input(1)
+    axis = int(ctx.attr("axis", -1))
+    if x.shape is None:
+        raise ctx.unsupported("input of unknown rank")
+    rank = len(x.shape)
+    if not -rank <= axis < rank:
+        raise ctx.unsupported(f"axis {axis} is out of range for rank {rank}")
+    axes = ctx.const(list(range(axis % rank, rank)), np.int64)
+    dtype = x.element_type.numpy
+    mean_square = ctx.make("ReduceMean", ctx.make("Multiply", x, x), axes, keep_dims=True)
+    rms = ctx.make("Sqrt", ctx.make("Add", mean_square, ctx.const(float(ctx.attr("epsilon", 1e-5)), dtype)))
+    return ctx.make("Multiply", ctx.make("Divide", x, rms), scale)

@@ -26,9 +26,34 @@ def max_pool(ctx):
     attrs = window_attrs(ctx, len(size))
     node = ctx.make_node("MaxPool", ctx.input(0), kernel=size, rounding_type=rounding(ctx), **attrs)
     wants_indices = ctx.num_outputs > 1 and ctx.proto.output[1]
-    if wants_indices and ctx.attr("storage_order", 0):
-        raise ctx.unsupported("storage_order=1 (column-major Indices) is not supported")
-    return [node.output(0), node.output(1)] if wants_indices else node.output(0)
+    if not wants_indices:
+        return node.output(0)
+    indices = node.output(1)
+    if ctx.attr("storage_order", 0):
+        indices = column_major(ctx, indices, ctx.input(0).shape)
+    return [node.output(0), indices]
+
+
+def column_major(ctx, indices, shape):
+    """Turn row-major flat indices into ones that run the spatial dims in column-major order."""
+    if shape is None or any(d is None for d in shape[2:]):
+        raise ctx.unsupported("storage_order=1 needs static spatial dims")
+    spatial = [int(d) for d in shape[2:]]
+    plane = int(np.prod(spatial))
+
+    def i64(value):
+        return ctx.const(np.int64(value))
+
+    base = ctx.make("Multiply", ctx.make("Divide", indices, i64(plane)), i64(plane))
+    rest = ctx.make("FloorMod", indices, i64(plane))
+    result = base
+    row_stride, col_stride = plane, 1
+    for size in spatial:
+        row_stride //= size
+        coord = ctx.make("FloorMod", ctx.make("Divide", rest, i64(row_stride)), i64(size))
+        result = ctx.make("Add", result, ctx.make("Multiply", coord, i64(col_stride)))
+        col_stride *= size
+    return result
 
 
 @onnx_op("AveragePool")

@@ -10,9 +10,11 @@ from kiln.ir.types import is_static
 
 @onnx_op("Dropout", since=7)
 def dropout(ctx):
-    """Pass input 0 through; reject ``training_mode`` set to true (random masks are not inference)."""
+    """Pass input 0 through; reject ``training_mode`` set to true (random masks are not inference)
+    unless the ratio is a constant 0, where training changes nothing."""
     x = ctx.input(0)
-    if ctx.opset >= 12:
+    ratio = ctx.input_value(1) if ctx.opset >= 12 else None
+    if ctx.opset >= 12 and not (ratio is not None and float(np.asarray(ratio).reshape(-1)[0]) == 0.0):
         training = ctx.optional_input(2)
         if training is not None:
             value = ctx.input_value(2)

@@ -1,0 +1,341 @@
+"""Per-op checks of the NN / math ONNX converters and their IR references against onnxruntime.
+
+Each case is one ONNX node; the inputs listed in ``consts`` become initializers (weights).
+The Kiln side is the reference evaluator (``kiln.ir.evaluate``) on the converted model, so
+these tests judge the converter and the numpy references, not the fast CPU kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from kiln.frontends.onnx import convert_onnx
+from kiln.ir import evaluate
+from onnx import TensorProto, helper, numpy_helper
+
+ort = pytest.importorskip("onnxruntime")
+pytestmark = pytest.mark.interop
+
+RNG = np.random.default_rng(7)
+
+
+def rand(*shape, dtype=np.float32, low=-2.0, high=2.0):
+    return RNG.uniform(low, high, shape).astype(dtype)
+
+
+def run_both(op_type, inputs, attrs=None, consts=(), opset=17, outputs=1, domain=""):
+    """Return (kiln outputs, onnxruntime outputs) of a one-node model."""
+    names = list(inputs)
+    graph_inputs = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(np.asarray(v).dtype),
+                                                  np.shape(v))
+                    for n, v in inputs.items() if n not in consts and v is not None]
+    inits = [numpy_helper.from_array(np.asarray(v), n)
+             for n, v in inputs.items() if n in consts and v is not None]
+    out_names = [f"y{i}" for i in range(outputs)]
+    node = helper.make_node(op_type, [n if inputs[n] is not None else "" for n in names], out_names,
+                            domain=domain, **(attrs or {}))
+    graph = helper.make_graph([node], op_type.lower(), graph_inputs,
+                              [helper.make_empty_tensor_value_info(n) for n in out_names],
+                              initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    feeds = {n: np.asarray(v) for n, v in inputs.items() if n not in consts and v is not None}
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    expected = session.run(None, feeds)
+    kiln_model = convert_onnx(model)
+    got = evaluate(kiln_model, feeds)
+    return got, expected
+
+
+def check(op_type, inputs, attrs=None, consts=(), opset=17, outputs=1, rtol=1e-4, atol=1e-5):
+    got, expected = run_both(op_type, inputs, attrs, consts, opset, outputs)
+    for g, e in zip(got, expected):
+        assert g.dtype == e.dtype, f"{op_type}: dtype {g.dtype} != {e.dtype}"
+        assert g.shape == e.shape, f"{op_type}: shape {g.shape} != {e.shape}"
+        np.testing.assert_allclose(g.astype(np.float64), e.astype(np.float64), rtol=rtol, atol=atol)
+
+
+UNARY = ["Relu", "Sigmoid", "Tanh", "Softplus", "Softsign", "HardSwish", "Mish", "Abs", "Neg", "Sign",
+         "Floor", "Ceil", "Exp", "Erf", "Sin", "Cos", "Tan", "Atan", "Sinh", "Cosh", "Asinh", "Round"]
+
+
+@pytest.mark.parametrize("op_type", UNARY)
+def test_unary(op_type):
+    opset = 18 if op_type == "Mish" else 17
+    check(op_type, {"x": rand(2, 3, 4)}, opset=opset)
+
+
+@pytest.mark.parametrize("op_type", ["Log", "Sqrt", "Acosh"])
+def test_unary_positive_domain(op_type):
+    check(op_type, {"x": rand(3, 5, low=1.0, high=4.0)})
+
+
+@pytest.mark.parametrize("op_type", ["Asin", "Acos", "Atanh"])
+def test_unary_unit_domain(op_type):
+    check(op_type, {"x": rand(3, 5, low=-0.9, high=0.9)})
+
+
+@pytest.mark.parametrize("op_type,attrs", [
+    ("Elu", {"alpha": 0.7}), ("Selu", {}), ("Celu", {"alpha": 2.0}), ("LeakyRelu", {"alpha": 0.1}),
+    ("HardSigmoid", {"alpha": 0.3, "beta": 0.4}), ("ThresholdedRelu", {"alpha": 0.5}),
+])
+def test_parametrised_activation(op_type, attrs):
+    check(op_type, {"x": rand(2, 3, 4)}, attrs)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu(approximate):
+    check("Gelu", {"x": rand(2, 8)}, {"approximate": approximate}, opset=20)
+
+
+@pytest.mark.parametrize("slope_shape", [(3, 1, 1), (4,), (1,)])
+def test_prelu(slope_shape):
+    check("PRelu", {"x": rand(2, 3, 4, 4), "slope": rand(*slope_shape)}, consts=("slope",))
+
+
+@pytest.mark.parametrize("opset", [9, 13])
+@pytest.mark.parametrize("op_type", ["Softmax", "LogSoftmax"])
+@pytest.mark.parametrize("axis", [1, -1, 0])
+def test_softmax(op_type, axis, opset):
+    check(op_type, {"x": rand(2, 3, 4)}, {"axis": axis}, opset=opset)
+
+
+def test_clip_attributes_and_inputs():
+    check("Clip", {"x": rand(3, 4)}, {"min": -0.5, "max": 0.5}, opset=9)
+    check("Clip", {"x": rand(3, 4), "lo": np.float32(-1.0), "hi": np.float32(0.25)}, consts=("lo", "hi"))
+    check("Clip", {"x": rand(3, 4), "lo": np.float32(-1.0), "hi": np.float32(0.25)})
+    check("Clip", {"x": np.arange(-5, 5, dtype=np.int32), "lo": np.int32(-2), "hi": np.int32(3)},
+          consts=("lo", "hi"))
+    check("Clip", {"x": rand(3, 4)})
+
+
+@pytest.mark.parametrize("op_type", ["Add", "Sub", "Mul", "Div", "Max", "Min", "Pow", "Equal", "Less",
+                                     "Greater",
+                                     "LessOrEqual", "GreaterOrEqual"])
+def test_binary_float(op_type):
+    a, b = rand(2, 3, 4, low=0.5), rand(3, 1, low=0.5)
+    check(op_type, {"a": a, "b": b})
+
+
+@pytest.mark.parametrize("op_type", ["Div", "Mod"])
+def test_integer_division_signs(op_type):
+    a = np.array([7, -7, 7, -7, 0, 9], np.int32)
+    b = np.array([2, 2, -2, -2, 3, 4], np.int32)
+    check(op_type, {"a": a, "b": b})
+    if op_type == "Mod":
+        check(op_type, {"a": a, "b": b}, {"fmod": 1})
+        check(op_type, {"a": rand(6), "b": rand(6, low=0.5)}, {"fmod": 1})
+
+
+def test_variadic():
+    inputs = {"a": rand(2, 3), "b": rand(3), "c": rand(1, 3)}
+    for op_type in ("Sum", "Mean", "Max", "Min"):
+        check(op_type, inputs)
+
+
+def test_logical_and_bitwise():
+    p, q = RNG.integers(0, 2, (4, 5)).astype(bool), RNG.integers(0, 2, (5,)).astype(bool)
+    for op_type in ("And", "Or", "Xor"):
+        check(op_type, {"a": p, "b": q})
+    check("Not", {"a": p})
+    x, y = RNG.integers(0, 255, (6,)).astype(np.uint8), RNG.integers(0, 8, (6,)).astype(np.uint8)
+    check("BitShift", {"a": x, "b": y}, {"direction": "LEFT"})
+    check("BitShift", {"a": x, "b": y}, {"direction": "RIGHT"})
+    for op_type in ("BitwiseAnd", "BitwiseOr", "BitwiseXor"):
+        check(op_type, {"a": x.astype(np.int32), "b": y.astype(np.int32)}, opset=18)
+
+
+def test_float_classification():
+    x = np.array([1.0, np.nan, np.inf, -np.inf, 0.0], np.float32)
+    check("IsNaN", {"x": x})
+    check("IsInf", {"x": x})
+    check("IsInf", {"x": x}, {"detect_negative": 0})
+
+
+CONV_CASES = [
+    ({}, (1, 3, 9, 9), (4, 3, 3, 3)),
+    ({"strides": [2, 2], "pads": [1, 1, 1, 1]}, (2, 3, 10, 9), (5, 3, 3, 3)),
+    ({"dilations": [2, 1], "pads": [2, 0, 1, 1]}, (1, 2, 11, 8), (3, 2, 3, 2)),
+    ({"group": 4, "pads": [1, 1, 1, 1]}, (1, 4, 7, 7), (4, 1, 3, 3)),  # depthwise
+    ({"group": 2, "strides": [2, 2]}, (1, 4, 8, 8), (6, 2, 3, 3)),
+    ({"auto_pad": "SAME_UPPER", "strides": [2, 2]}, (1, 2, 9, 8), (3, 2, 3, 3)),
+    ({"auto_pad": "SAME_LOWER"}, (1, 2, 6, 6), (3, 2, 2, 2)),
+    ({"auto_pad": "VALID", "strides": [3]}, (1, 2, 20), (3, 2, 4)),  # 1-D
+    ({"pads": [1, 0, 1, 0, 1, 1]}, (1, 2, 4, 5, 5), (2, 2, 2, 3, 3)),  # 3-D
+]
+
+
+@pytest.mark.parametrize("attrs,x_shape,w_shape", CONV_CASES)
+def test_conv(attrs, x_shape, w_shape):
+    check("Conv", {"x": rand(*x_shape), "w": rand(*w_shape), "b": rand(w_shape[0])}, attrs, consts=("w", "b"),
+          rtol=1e-4, atol=1e-4)
+
+
+CONV_TRANSPOSE_CASES = [
+    ({}, (1, 3, 4, 4), (3, 2, 3, 3)),
+    ({"strides": [2, 2], "pads": [1, 1, 1, 1], "output_padding": [1, 1]}, (1, 2, 5, 5), (2, 3, 3, 3)),
+    ({"strides": [2, 3], "dilations": [2, 1]}, (2, 2, 3, 4), (2, 2, 2, 3)),
+    ({"group": 2, "strides": [2, 2]}, (1, 4, 3, 3), (4, 1, 3, 3)),
+    ({"strides": [3, 2], "output_shape": [10, 8]}, (1, 1, 3, 3), (1, 2, 3, 3)),
+    ({"auto_pad": "SAME_UPPER", "strides": [2, 2]}, (1, 1, 3, 3), (1, 2, 3, 3)),
+    ({"strides": [2]}, (1, 2, 5), (2, 3, 4)),
+]
+
+
+@pytest.mark.parametrize("attrs,x_shape,w_shape", CONV_TRANSPOSE_CASES)
+def test_conv_transpose(attrs, x_shape, w_shape):
+    check("ConvTranspose", {"x": rand(*x_shape), "w": rand(*w_shape)}, attrs, consts=("w",), atol=1e-4)
+
+
+POOL_CASES = [
+    {"kernel_shape": [2, 2], "strides": [2, 2]},
+    {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]},
+    {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1},
+    {"kernel_shape": [3, 2], "strides": [2, 2], "pads": [1, 0, 1, 1], "ceil_mode": 1},
+    {"kernel_shape": [3, 3], "auto_pad": "SAME_UPPER", "strides": [2, 2]},
+    {"kernel_shape": [2, 2], "auto_pad": "SAME_LOWER"},
+]
+
+
+@pytest.mark.parametrize("attrs", POOL_CASES)
+def test_max_pool(attrs):
+    check("MaxPool", {"x": rand(2, 3, 9, 8)}, attrs, outputs=2)
+
+
+def test_max_pool_dilated_3d():
+    check("MaxPool", {"x": rand(1, 2, 7, 7, 6)}, {"kernel_shape": [2, 2, 2], "dilations": [2, 2, 1]})
+
+
+@pytest.mark.parametrize("attrs", POOL_CASES)
+@pytest.mark.parametrize("include_pad", [0, 1])
+def test_average_pool(attrs, include_pad):
+    check("AveragePool", {"x": rand(2, 3, 9, 8)}, {**attrs, "count_include_pad": include_pad})
+
+
+def test_global_and_lp_pools():
+    x = rand(2, 3, 5, 6)
+    check("GlobalAveragePool", {"x": x})
+    check("GlobalMaxPool", {"x": x})
+    check("LpPool", {"x": x}, {"kernel_shape": [2, 2], "p": 2, "strides": [1, 2]}, opset=18)
+    check("GlobalLpPool", {"x": x}, {"p": 2})
+
+
+def test_batch_and_instance_norm():
+    x = rand(2, 3, 4, 5)
+    scale, bias, mean, var = rand(3), rand(3), rand(3), rand(3, low=0.5, high=2.0)
+    check("BatchNormalization", {"x": x, "s": scale, "b": bias, "m": mean, "v": var}, {"epsilon": 1e-3},
+          consts=("s", "b", "m", "v"))
+    check("InstanceNormalization", {"x": x, "s": scale, "b": bias}, {"epsilon": 1e-4}, consts=("s", "b"),
+          atol=1e-4)
+
+
+@pytest.mark.parametrize("axis", [-1, -2, 1])
+def test_layer_norm(axis):
+    x = rand(2, 5, 8)
+    shape = x.shape[axis % 3:]
+    check("LayerNormalization", {"x": x, "s": rand(*shape), "b": rand(*shape)}, {"axis": axis},
+          consts=("s", "b"),
+          outputs=3, atol=1e-4)
+
+
+def test_group_norm():
+    x = rand(2, 6, 3, 3)
+    check("GroupNormalization", {"x": x, "s": rand(6), "b": rand(6)}, {"num_groups": 3}, consts=("s", "b"),
+          opset=21, atol=1e-4)
+
+
+def test_lrn_lp_normalization_mvn():
+    x = rand(2, 6, 4, 4)
+    check("LRN", {"x": x}, {"size": 3, "alpha": 1e-2, "beta": 0.75, "bias": 2.0})
+    check("LRN", {"x": x}, {"size": 5})
+    check("LpNormalization", {"x": x}, {"axis": 1, "p": 2})
+    check("LpNormalization", {"x": x}, {"axis": -1, "p": 1})
+    check("MeanVarianceNormalization", {"x": x}, atol=1e-4)
+
+
+@pytest.mark.parametrize("a_shape,b_shape", [((3, 4), (4, 5)), ((2, 3, 4), (4, 6)), ((2, 1, 3, 4), (3, 4, 2)),
+                                             ((4,), (4, 3)), ((3, 4), (4,)), ((4,), (4,))])
+def test_matmul(a_shape, b_shape):
+    check("MatMul", {"a": rand(*a_shape), "b": rand(*b_shape)}, atol=1e-4)
+
+
+@pytest.mark.parametrize("attrs,c_shape", [({}, (5,)), ({"transA": 1, "alpha": 0.5, "beta": 2.0}, (3, 5)),
+                                           ({"transB": 1}, None), ({"beta": 0.0}, (1, 5))])
+def test_gemm(attrs, c_shape):
+    a = rand(4, 3) if attrs.get("transA") else rand(3, 4)
+    b = rand(5, 4) if attrs.get("transB") else rand(4, 5)
+    inputs = {"a": a, "b": b, "c": None if c_shape is None else rand(*c_shape)}
+    check("Gemm", inputs, attrs, consts=("b", "c"), atol=1e-4)
+
+
+def test_einsum():
+    check("Einsum", {"a": rand(2, 3, 4), "b": rand(2, 4, 5)}, {"equation": "bij,bjk->bik"}, atol=1e-4)
+    check("Einsum", {"a": rand(3, 3)}, {"equation": "ii->i"})
+
+
+def test_dropout_is_identity():
+    check("Dropout", {"x": rand(3, 4), "r": np.float32(0.5)}, consts=("r",), outputs=2, opset=13)
+    check("Dropout", {"x": rand(3, 4)}, {"ratio": 0.3}, opset=9)
+
+
+@pytest.mark.parametrize("axis", [None, 1])
+def test_quantize_dequantize(axis):
+    x = rand(2, 3, 4)
+    if axis is None:
+        scale, zp, attrs = np.float32(0.02), np.uint8(128), {}
+    else:
+        scale, zp, attrs = rand(3, low=0.01, high=0.05), np.array([0, 10, 250], np.uint8), {"axis": axis}
+    check("QuantizeLinear", {"x": x, "s": scale, "z": zp}, attrs, consts=("s", "z"), atol=0)
+    q = RNG.integers(0, 255, (2, 3, 4)).astype(np.uint8)
+    check("DequantizeLinear", {"q": q, "s": scale, "z": zp}, attrs, consts=("s", "z"))
+    check("QuantizeLinear", {"x": x, "s": scale, "z": zp.astype(np.int8)}, attrs, consts=("s", "z"), atol=0)
+
+
+def test_dynamic_quantize_linear():
+    check("DynamicQuantizeLinear", {"x": rand(3, 4)}, outputs=3, atol=0)
+
+
+def test_integer_matmul_and_conv():
+    a, b = RNG.integers(0, 255, (3, 4)).astype(np.uint8), RNG.integers(0, 255, (4, 5)).astype(np.uint8)
+    check("MatMulInteger", {"a": a, "b": b, "az": np.uint8(12), "bz": np.uint8(200)}, consts=("az", "bz"))
+    x = RNG.integers(0, 255, (1, 2, 5, 5)).astype(np.uint8)
+    w = RNG.integers(0, 255, (3, 2, 3, 3)).astype(np.uint8)
+    check("ConvInteger", {"x": x, "w": w, "xz": np.uint8(3)}, {"pads": [1, 1, 1, 1]}, consts=("w", "xz"))
+
+
+def test_qlinear_matmul_and_conv():
+    a, b = RNG.integers(0, 255, (3, 4)).astype(np.uint8), RNG.integers(0, 255, (4, 5)).astype(np.uint8)
+    inputs = {"a": a, "as": np.float32(0.01), "az": np.uint8(120), "b": b, "bs": np.float32(0.02),
+              "bz": np.uint8(130), "ys": np.float32(0.05), "yz": np.uint8(128)}
+    got, expected = run_both("QLinearMatMul", inputs, consts=tuple(inputs)[1:])
+    assert np.abs(got[0].astype(int) - expected[0].astype(int)).max() <= 1
+    x = RNG.integers(0, 255, (1, 2, 5, 5)).astype(np.uint8)
+    w = RNG.integers(-127, 127, (3, 2, 3, 3)).astype(np.int8)
+    inputs = {"x": x, "xs": np.float32(0.01), "xz": np.uint8(120), "w": w, "ws": rand(3, low=0.01, high=0.03),
+              "wz": np.zeros(3, np.int8), "ys": np.float32(0.1), "yz": np.uint8(128),
+              "bias": RNG.integers(-500, 500, 3).astype(np.int32)}
+    got, expected = run_both("QLinearConv", inputs, {"pads": [1, 1, 1, 1]}, consts=tuple(inputs)[1:])
+    assert np.abs(got[0].astype(int) - expected[0].astype(int)).max() <= 1
+
+
+def test_unknown_attribute_value_names_node():
+    from kiln.errors import UnsupportedOpError
+
+    with pytest.raises(UnsupportedOpError, match="Gelu.*approximate"):
+        node = helper.make_node("Gelu", ["x"], ["y"], name="gelu0", approximate="cubic")
+        graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+        convert_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)]))
+
+
+def test_conv_channel_mismatch_is_a_shape_error():
+    from kiln.errors import ShapeInferenceError
+
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="conv0")
+    graph = helper.make_graph([node], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              initializer=[numpy_helper.from_array(rand(4, 2, 3, 3), "w")])
+    with pytest.raises(ShapeInferenceError, match="conv0.*channels"):
+        convert_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+
