@@ -21,13 +21,63 @@ def fold_batch_norm(model: Model) -> Model:
     weights become ``W * a`` and the chain becomes one ``Add`` of ``c`` shaped like a
     bias (``[1, C, 1, ...]`` for convolutions, ``[C]`` for MatMul), named after the last
     node of the chain.
+
+    A chain of two or more such ops elsewhere (e.g. DenseNet's BatchNorm -> Multiply
+    -> Add after a Concat) is merged into one ``Multiply`` and one ``Add`` by
+    ``[1, C, 1, ...]`` constants (either left out when it is the identity).
     """
     users = Consumers(model)
     names = node_names(model)
     for node in model.ordered_nodes():
         if node.type_name in ANCHORS and _constant_weights(node) is not None:
             _fold(node, users, names)
+    for node in model.ordered_nodes():
+        if node.type_name in AFFINE and users.of(node.output(0)):
+            _merge_chain(node, users, names)
     return model
+
+
+AFFINE = frozenset({"BatchNormInference", "Multiply", "Divide", "Add", "Subtract"})
+"""Ops that are a per-channel ``a * y + c`` when their other inputs are per-channel constants."""
+
+
+def _merge_chain(first: Node, users: Consumers, names: set[str]) -> None:
+    """Merge the chain of affine ops starting at ``first`` into one Multiply and one Add."""
+    data = [p for p in first.inputs if p.constant_value() is None]
+    if len(data) != 1 or data[0].shape is None or len(data[0].shape) < 2 or not data[0].element_type.is_float:
+        return
+    source = data[0]
+    rank, channels = len(source.shape), source.shape[1]
+    if channels is None:
+        return
+    step = _affine_step(first, source, rank, 1, channels)
+    if step is None:
+        return
+    scale, shift = step
+    port, end, length = first.output(0), first, 1
+    while (consumer := users.only(port)) is not None:
+        step = _affine_step(consumer, port, rank, 1, channels)
+        if step is None:
+            break
+        scale, shift = scale * step[0], shift * step[0] + step[1]
+        port, end, length = consumer.output(0), consumer, length + 1
+    if length < 2:
+        return
+    shape = [channels if i == 1 else 1 for i in range(rank)]
+    dtype = source.element_type.numpy
+    result = source
+    if np.any(scale != 1):
+        factor = constant(scale.astype(dtype).reshape(shape), name=unique_name(names, f"{end.name}/scale"))
+        multiply = make("Multiply", result, factor, name=unique_name(names, f"{end.name}/multiply"))
+        users.add(multiply)
+        result = multiply.output(0)
+    if np.any(shift != 0):
+        offset = constant(shift.astype(dtype).reshape(shape), name=unique_name(names, f"{end.name}/shift"))
+        names.discard(end.name)
+        add = make("Add", result, offset, name=unique_name(names, end.name))
+        users.add(add)
+        result = add.output(0)
+    users.replace(end.output(0), result)
 
 
 def _constant_weights(node: Node) -> np.ndarray | None:

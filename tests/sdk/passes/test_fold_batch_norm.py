@@ -60,3 +60,27 @@ def test_shared_convolution_output_is_not_folded(rng, check_pass, types):
     scaled = make("Multiply", conv, constant(np.float32([[[2.0]], [[3.0]]]))).output(0)
     after = check_pass(Model([scaled, conv], [x]), fold_batch_norm)
     assert "Multiply" in types(after)
+
+
+def test_affine_chain_after_a_concat_merges(rng, check_pass, types):
+    a = parameter("a", ElementType.f32, (None, 2, 3, 3))
+    b = parameter("b", ElementType.f32, (None, 2, 3, 3))
+    y = make("Concat", a.output(0), b.output(0), axis=1).output(0)
+    stats = [constant(v.astype(np.float32)) for v in (
+        rng.uniform(0.5, 2, 4), rng.standard_normal(4), rng.standard_normal(4), rng.uniform(0.5, 2, 4))]
+    y = make("BatchNormInference", y, *stats, epsilon=1e-3).output(0)
+    y = make("Multiply", y, constant(rng.standard_normal((4, 1, 1)).astype(np.float32))).output(0)
+    y = make("Add", y, constant(rng.standard_normal((1, 4, 1, 1)).astype(np.float32))).output(0)
+    y = make("Relu", y).output(0)
+    after = check_pass(Model([y], [a, b]), fold_batch_norm)
+    assert types(after) == ["Parameter", "Parameter", "Concat", "Constant", "Multiply", "Constant", "Add",
+                            "Relu", "Result"]
+
+
+def test_single_batch_norm_without_convolution_stays(rng, check_pass, types):
+    x = parameter("x", ElementType.f32, (1, 4, 3, 3))
+    stats = [constant(v.astype(np.float32)) for v in (
+        rng.uniform(0.5, 2, 4), rng.standard_normal(4), rng.standard_normal(4), rng.uniform(0.5, 2, 4))]
+    y = make("BatchNormInference", x.output(0), *stats, epsilon=1e-3).output(0)
+    after = check_pass(Model([y], [x]), fold_batch_norm)
+    assert "BatchNormInference" in types(after)
