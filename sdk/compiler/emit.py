@@ -69,6 +69,8 @@ class ConvSpec:
 
 @dataclass
 class MaxPoolSpec:
+    """Max pooling of an int8 image, or (``int32``) of an int32 accumulator image."""
+
     name: str
     nodes: list[str]
     source: View
@@ -76,6 +78,7 @@ class MaxPoolSpec:
     stride: tuple[int, int]
     pads: tuple[int, int, int, int]
     output: View
+    int32: bool = False
 
 
 class ProgramBuilder:
@@ -310,16 +313,18 @@ def maxpool_steps(builder: ProgramBuilder, spec: MaxPoolSpec) -> list[Step]:
         raise CompileError(f"{spec.name}: pooling window {kh}x{kw} exceeds VPOOL's 15x15")
     if w > MAX_XY or ow > MAX_XY:
         raise CompileError(f"{spec.name}: image width {w} exceeds {MAX_XY}")
+    mem = "acc" if spec.int32 else "sp"
+    eb = 4 if spec.int32 else 1
+    half = (cfg.acc_depth - 1) // 2 if spec.int32 else cfg.sp_depth // 2
     plan = None
     for ob in range(min(oh, MAX_XY), 0, -1):
         in_rows = min(h, (ob - 1) * sy + kh)
-        if in_rows <= MAX_XY and 2 * (in_rows * w + ob * ow) <= cfg.sp_depth:
+        if in_rows <= MAX_XY and in_rows * w + ob * ow <= half:
             plan = ob
             break
     if plan is None:
-        raise CompileError(f"{spec.name}: no tiling fits the scratchpad")
+        raise CompileError(f"{spec.name}: no tiling fits the {'accumulator' if spec.int32 else 'scratchpad'}")
     ob = plan
-    half = cfg.sp_depth // 2
     steps = []
     tile = 0
     for b in range(n):
@@ -331,9 +336,9 @@ def maxpool_steps(builder: ProgramBuilder, spec: MaxPoolSpec) -> list[Step]:
                 base = (tile % 2) * half
                 out_base = base + (y1 - y0) * w
                 loads = [Instruction(
-                    "LOAD", mem="sp", dst=base,
-                    dram=spec.source.address + ((b * cg + g) * h + y0) * w * dim,
-                    y_size=y1 - y0, x_size=w, y_stride=w * dim, x_stride=dim)]
+                    "LOAD", mem=mem, dst=base,
+                    dram=spec.source.address + ((b * cg + g) * h + y0) * w * dim * eb,
+                    y_size=y1 - y0, x_size=w, y_stride=w * dim * eb, x_stride=dim * eb)]
                 computes = []
                 for oy in range(band, band + ob_act):
                     wy0, wy1 = max(0, oy * sy - pt), min(h, oy * sy - pt + kh)
@@ -348,16 +353,16 @@ def maxpool_steps(builder: ProgramBuilder, spec: MaxPoolSpec) -> list[Step]:
                                 break
                             run += 1
                         computes.append(Instruction(
-                            "VPOOL", mode="max", src_mem="sp", dst_mem="sp",
+                            "VPOOL", mode="max", src_mem=mem, dst_mem=mem,
                             dst=out_base + (oy - band) * ow + ox,
                             src=base + (wy0 - y0) * w + wx0, count=run, dst_stride=1,
                             src_stride=sx, win_h=wy1 - wy0, win_w=wx1 - wx0, win_stride_h=w,
                             win_stride_w=1))
                         ox += run
                 stores = [Instruction(
-                    "STORE", mem="sp", src=out_base,
-                    dram=spec.output.address + ((b * cg + g) * oh + band) * ow * dim,
-                    y_size=ob_act, x_size=ow, y_stride=ow * dim, x_stride=dim)]
+                    "STORE", mem=mem, src=out_base,
+                    dram=spec.output.address + ((b * cg + g) * oh + band) * ow * dim * eb,
+                    y_size=ob_act, x_size=ow, y_stride=ow * dim * eb, x_stride=dim * eb)]
                 steps.append(Step(loads, computes, stores, tile=tile, first_in_tile=True))
                 tile += 1
     return steps

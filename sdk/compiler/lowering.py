@@ -86,19 +86,35 @@ class _Lowering:
             self.views[key] = View(self.builder.allocate(n * groups(c, self.dim) * h * w * self.dim), shape)
         return self.views[key]
 
+    def acc_buffer(self, port: Output) -> int:
+        if port not in self.acc_outputs:
+            n, c, h, w = _nchw(port)
+            self.acc_outputs[port] = self.builder.allocate(n * groups(c, self.dim) * h * w * self.dim * 4)
+        return self.acc_outputs[port]
+
     def plan_buffers(self) -> None:
         producers = {m.output: m for m in self.support.matches}
+        users = self.model.consumers()
         for match in self.support.matches:
+            if match.kind == "maxpool":
+                readers = [u for u, _ in users.get(match.output, [])]
+                if all(u.type_name == "Result" for u in readers):
+                    source = producers.get(match.inputs[0][0])
+                    if source is None or source.kind == "maxpool":
+                        raise CompileError(f"node {match.anchor.name!r} (MaxPool): its input and output "
+                                           "both cross to another device, so no int8 scale is known")
+                    match.info["int32"] = source
+                    self.acc_buffer(match.inputs[0][0])
+                    self.acc_buffer(match.output)
+                    continue
+                self.view(match.output, match.info["scale"])
             for port, scale in match.inputs:
                 self.view(port, scale)
-            if match.kind == "maxpool":
-                self.view(match.output, match.info["scale"])
         for result in self.model.results:
             port = result.inputs[0]
             name = result.name
-            if port in producers and producers[port].kind != "maxpool":
-                n, c, h, w = _nchw(port)
-                self.acc_outputs[port] = self.builder.allocate(n * groups(c, self.dim) * h * w * self.dim * 4)
+            if port in producers and (producers[port].kind != "maxpool" or "int32" in producers[port].info):
+                self.acc_buffer(port)
             elif fq_scale(port.node) is not None:
                 self.view(port.node.inputs[0], fq_scale(port.node))
             elif port in producers:
@@ -145,6 +161,7 @@ class _Lowering:
         shape = tuple(int(d) for d in port.shape)
         if port in self.acc_outputs:
             match = next(m for m in self.support.matches if m.output == port)
+            match = match.info.get("int32", match)
             return TensorBinding(name, self.acc_outputs[port], shape, _layout(port), "int32",
                                  channel_scale=[float(s) for s in match.info["acc_scale"]],
                                  clip=_clip(match))
@@ -172,8 +189,13 @@ class _Lowering:
         if match.kind == "maxpool":
             (port, scale), = match.inputs
             info = match.info
-            spec = MaxPoolSpec(match.anchor.name, names, self.views[(port, scale)], info["kernel"],
-                               info["stride"], info["pads"], self.views[(match.output, scale)])
+            if "int32" in info:
+                source = View(self.acc_outputs[port], _nchw(port))
+                output = View(self.acc_outputs[match.output], _nchw(match.output))
+            else:
+                source, output = self.views[(port, scale)], self.views[(match.output, scale)]
+            spec = MaxPoolSpec(match.anchor.name, names, source, info["kernel"], info["stride"],
+                               info["pads"], output, int32="int32" in info)
             steps = maxpool_steps(self.builder, spec)
             return LayerRecord(match.anchor.name, "maxpool", names, 0, 0, 0), steps
         sources, batch, height, width = [], None, None, None

@@ -261,7 +261,12 @@ class _Analyzer:
             raise _Reject("dilated max pooling does not run on the VPU")
         users = [u for u, _ in self.users.get(node.output(0), [])]
         scales = {fq_scale(u) for u in users}
-        if not users or None in scales or len(scales) != 1:
+        if users and all(u.type_name == "Result" for u in users):
+            # an output: pooled on the producer's int32 accumulators, when a VPU layer made them
+            if not any(m.output == x and m.kind in ("conv", "add") for m in self.matches):
+                raise _Reject("MaxPool of a tensor no VPU layer produces, read by another device")
+            scales = {None}
+        elif not users or None in scales or len(scales) != 1:
             raise _Reject("MaxPool output is not re-quantized by one FakeQuantize")
         kernel = tuple(node.attrs["kernel"])
         begins, ends, out = window_geometry(node, x.shape[2:], list(kernel))
@@ -270,7 +275,7 @@ class _Analyzer:
         scale = scales.pop()
         self.matches.append(Match(
             "maxpool", node, [node], [(x, scale)], node.output(0),
-            info={"kernel": kernel, "stride": tuple(node.attrs["strides"]),
+            info={"kernel": kernel, "stride": tuple(node.attrs["strides"]),  # scale None: int32 path
                   "pads": (begins[0], begins[1], ends[0], ends[1]), "out": tuple(out),
                   "scale": scale, "layout": "nchw"}))
 
