@@ -87,8 +87,12 @@ def constant_nodes(model: Model) -> set[int]:
 
 
 def place(model: Model, priorities: Sequence[str], plugins: Mapping[str, Plugin],
-          properties: Mapping[str, Any]) -> Placement:
+          properties: Mapping[str, Any], emit_int8: bool = False) -> Placement:
     """Return the Placement of ``model`` over ``priorities`` (device names, first preferred).
+
+    With ``emit_int8`` (when compiling; it changes ``model``), a FakeQuantize that is the
+    only reader of a tensor crossing from one device to another is also run by the
+    producing device (see :func:`_emit_int8_at_boundaries`).
 
     Raises DeviceError naming every node that no device takes, with each device's reason.
     """
@@ -125,17 +129,93 @@ def place(model: Model, priorities: Sequence[str], plugins: Mapping[str, Plugin]
     if homeless:
         raise DeviceError(f"HETERO:{','.join(priorities)}: no device runs {len(homeless)} node(s): "
                           + " | ".join(homeless[:10]))
-    subgraphs = split(order, devices, model.outputs)
+    followers = _followers(model, order, devices, taken, priorities[0], reasons)
+    if emit_int8:
+        for emitted in _emit_int8_at_boundaries(model, devices, followers):
+            devices[emitted.name] = devices[emitted.inputs[0].node.name]
+        order = model.ordered_nodes()
+    subgraphs = split(order, {n: d for n, d in devices.items() if n not in followers}, model.outputs,
+                      followers)
     types = {n.name: n.type_name for n in order}
     return Placement(list(priorities), devices, reasons, subgraphs, types)
 
 
-def split(order: list[Node], devices: Mapping[str, str], model_outputs: Sequence[Output]) -> list[Subgraph]:
+def _followers(model: Model, order: list[Node], devices: dict[str, str], taken: Mapping[str, set],
+               first: str, reasons: dict[str, str]) -> set[str]:
+    """Return the FakeQuantize nodes that run inside their readers' subgraphs (copied per subgraph).
+
+    A FakeQuantize belongs with the layer that reads it (a device lowers the pair to integer
+    arithmetic), so it is copied into each reading subgraph, provided every reader's device
+    takes it; the float tensor crosses the boundary. One that is the only reader of a
+    producer on its own device stays with that producer instead (a pooling layer that
+    writes int8 at the next layer's scale). ``devices`` and ``reasons`` are updated
+    to where it then runs.
+    """
+    readers = model.consumers()
+    followers: set[str] = set()
+    for node in order:
+        if node.type_name != "FakeQuantize" or node.name not in devices:
+            continue
+        users = [r for r, _ in readers.get(node.output(0), [])]
+        if not users or any(u.name not in devices or u.type_name == "FakeQuantize" for u in users):
+            continue
+        if not all(node.name in taken[devices[u.name]] for u in users):
+            continue
+        source = node.inputs[0]
+        if devices.get(source.node.name) == devices[node.name] and len(readers.get(source, [])) == 1:
+            continue  # it re-quantizes its producer's only output: keep it with the producer
+        followers.add(node.name)
+        where = sorted({devices[u.name] for u in users})
+        devices[node.name] = devices[users[0].name]
+        if where == [first]:
+            reasons.pop(node.name, None)
+        else:
+            note = f"runs with its reader(s) on {','.join(where)}"
+            reasons[node.name] = f"{reasons[node.name]}; {note}" if node.name in reasons else note
+    return followers
+
+
+def _emit_int8_at_boundaries(model: Model, devices: Mapping[str, str], followers: set[str]) -> list[Node]:
+    """Give each boundary FakeQuantize a twin on the producer's side; return the twins.
+
+    When a FakeQuantize is the only reader of its producer's output and some reader of the
+    FakeQuantize runs on another device, a copy of it (same ranges and levels, named
+    ``<name>/emit``) is put between the producer and it. The producing device then hands
+    over int8 values at that scale (a VPU pooling layer writes int8), and the reading
+    subgraph still sees its FakeQuantize. FakeQuantize is idempotent, so values do not change.
+    """
+    readers = model.consumers()
+    twins = []
+    for node in model.ordered_nodes():
+        if node.name not in followers:
+            continue
+        source = node.inputs[0]
+        producer_device = devices.get(source.node.name)
+        if producer_device is None or source.node.name in followers or len(readers.get(source, [])) != 1:
+            continue
+        users = [u for u, _ in readers.get(node.output(0), [])]
+        if all(devices[u.name] == producer_device for u in users):
+            continue
+        twin = Node(node.op, [source, *node.inputs[1:]], dict(node.attrs), name=f"{node.name}/emit")
+        node.inputs[0] = twin.output(0)
+        twins.append(twin)
+    return twins
+
+
+def split(order: list[Node], devices: Mapping[str, str], model_outputs: Sequence[Output],
+          followers: set[str] = frozenset()) -> list[Subgraph]:
     """Group placed nodes into acyclic device subgraphs; return them in an order they can run.
 
     A node joins a subgraph of its device (its producers' first, then the newest) when the
     data edges this adds between subgraphs close no cycle; otherwise it starts a new one.
+    ``followers`` (names) are not placed: a subgraph reading one reads its inputs instead.
     """
+
+    def sources(port: Output) -> list[Output]:
+        if port.node.name in followers:
+            return [s for p in port.node.inputs for s in sources(p)]
+        return [port]
+
     member: dict[int, int] = {}   # id(node) -> subgraph index
     nodes: list[list[Node]] = []
     device_of: list[str] = []
@@ -156,7 +236,7 @@ def split(order: list[Node], devices: Mapping[str, str], model_outputs: Sequence
         dev = devices.get(node.name)
         if dev is None:
             continue
-        producers = {member[id(p.node)] for p in node.inputs if id(p.node) in member}
+        producers = {member[id(p.node)] for q in node.inputs for p in sources(q) if id(p.node) in member}
         mine = sorted((s for s in producers if device_of[s] == dev), key=lambda s: -len(nodes[s]))
         rest = [s for s in range(len(nodes) - 1, -1, -1) if device_of[s] == dev and s not in producers]
         chosen = None
@@ -180,7 +260,7 @@ def split(order: list[Node], devices: Mapping[str, str], model_outputs: Sequence
     for sub in subgraphs:
         inside = {id(n) for n in sub.nodes}
         for node in sub.nodes:
-            for port in node.inputs:
+            for port in (p for q in node.inputs for p in sources(q)):
                 external = id(port.node) in member and id(port.node) not in inside
                 if (external or port.node.type_name == "Parameter") and port not in sub.inputs:
                     sub.inputs.append(port)

@@ -161,8 +161,8 @@ class HeteroPlugin(Plugin):
         return dict(self.placement(model, properties).reasons)
 
     def compile_model(self, model, properties):
-        placement = self.placement(model, properties)
-        _, plugins = self.devices(properties)
+        names, plugins = self.devices(properties)
+        placement = place(model, names, plugins, _device_properties(properties), emit_int8=True)
         inner = _device_properties(properties)
         executables, sub_models = [], []
         for sub in placement.subgraphs:

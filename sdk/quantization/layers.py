@@ -12,8 +12,9 @@ from kiln.quantization.graph_queries import ConstantPorts, quantized_source
 ANCHOR_TYPES = ("Convolution", "GroupConvolution", "MatMul")
 """Ops computed on int8 operands (the MAC work the VPU's systolic array does)."""
 
-INTEGER_PIPELINE_TYPES = ("Add", "AvgPool")
-"""Ops whose activation inputs are also quantized so a residual sum / average stays integer."""
+INTEGER_PIPELINE_TYPES = ("Add", "AvgPool", "ReduceMean")
+"""Ops whose activation inputs are also quantized so a residual sum / average stays integer
+(ReduceMean is how ONNX GlobalAveragePool arrives)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -73,11 +73,17 @@ def quantize(model: Model, calibration_data: Iterable | None = None, *, method: 
     ports = list(uses)
     stats = collect_statistics(model, ports, calibration_data, method, subset_size, progress) if ports else {}
     names = _NameSource(model)
+    consumers = model.consumers()
     for port, readers in uses.items():
         magnitude = estimate_range(stats[port], method, percentile)
         fq = fake_quantize(port, magnitude, names.fresh(f"{port.node.name}/fq"))
         for node, index in readers:
             node.inputs[index] = fq
+        source = _pooled_source(port, consumers)
+        if source is not None and source not in uses:
+            held = fake_quantize(source, magnitude, names.fresh(f"{source.node.name}/fq"))
+            for node, index in consumers[source]:
+                node.inputs[index] = held
     constants = ConstantPorts()
     for layer in plan.layers:
         if layer.weight is not None:
@@ -86,6 +92,28 @@ def quantize(model: Model, calibration_data: Iterable | None = None, *, method: 
         f"kiln int8: method={method}" + (f" percentile={percentile}" if method == "percentile" else "")
         + f" layers={len(plan.layers)} activations={len(uses)}")
     return model
+
+
+LAYOUT_TYPES = ("Reshape", "Squeeze", "Unsqueeze", "Transpose")
+"""Ops that only move values: a per-tensor int8 grid passes through them unchanged."""
+
+
+def _pooled_source(port: Output, consumers) -> Output | None:
+    """Return the MaxPool output that reaches ``port`` only through layout ops, else None.
+
+    A MaxPool of int8 values is int8 at the same scale, so its output gets the same
+    FakeQuantize as the layer that reads it: the pooled tensor is then stored as int8 and
+    the layout ops in between move int8 values.
+    """
+    current = port
+    while current.node.type_name in LAYOUT_TYPES:
+        source = current.node.inputs[0]
+        if len(consumers.get(source, [])) != 1:
+            return None
+        current = source
+    if current is port or current.node.type_name != "MaxPool" or current.index != 0:
+        return None
+    return current
 
 
 def fake_quantize(port: Output, magnitude: float, name: str) -> Output:
