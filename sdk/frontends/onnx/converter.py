@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from kiln.errors import KilnError, ModelFormatError, UnsupportedOpError
+from kiln.frontends.onnx.functions import function_body, instantiate
 from kiln.frontends.onnx.registry import find_converter
 from kiln.ir import ElementType, Model, Node, Output, constant, parameter
 from kiln.ir.graph import make
@@ -201,6 +202,36 @@ class OnnxConverter:
             scope._convert_node(node)
         return [scope.tensor(v.name) for v in graph.output]
 
+    def _expand_function(self, node: onnx.NodeProto, opset: int) -> bool:
+        """Convert ``node`` through its ONNX function body; return False when it has none."""
+        inputs = [self.tensors.get(name) if name else None for name in node.input]
+        if any(name and port is None for name, port in zip(node.input, inputs)):
+            return False
+        body = function_body(node, opset, inputs, onnx_element_type)
+        if body is None:
+            return False
+        label = node.name or f"{node.op_type}_{node.output[0] if node.output else ''}"
+        scope = OnnxConverter.__new__(OnnxConverter)
+        scope.__dict__.update(self.__dict__)
+        scope.opsets = dict(self.opsets)
+        for imp in body.opset_import:
+            scope.opsets["" if imp.domain in ("", "ai.onnx") else imp.domain] = imp.version
+        scope.prefix = f"{self.prefix}{label}/"
+        graph = onnx.GraphProto()
+        graph.node.extend(instantiate(node, body, f"{self.prefix}{label}/"))
+        for inner in scope._sorted_nodes(graph):
+            scope._convert_node(inner)
+        for name in node.output:
+            if name:
+                port = scope.tensors.get(name)
+                if port is None:
+                    raise UnsupportedOpError(f"{self.source}: node {label!r} ({node.op_type}): its ONNX "
+                                             f"function body does not produce output {name!r}")
+                if not self.prefix:
+                    port.names.add(name)
+                self.tensors[name] = port
+        return True
+
     def _base_dir(self) -> str:
         return os.path.dirname(self.source) if os.path.exists(self.source) else ""
 
@@ -245,6 +276,8 @@ class OnnxConverter:
                 f"{self.source}: node {node.name!r} ({node.op_type}) uses domain {node.domain!r}, "
                 "which the model does not import")
         fn = find_converter(domain, node.op_type, opset)
+        if fn is None and self._expand_function(node, opset):
+            return
         if fn is None:
             label = f"{node.domain}::{node.op_type}" if domain else node.op_type
             raise UnsupportedOpError(
@@ -265,6 +298,14 @@ class OnnxConverter:
             if not self.prefix:  # tensor names inside subgraphs are local to one body instance
                 port.names.add(name)
             self.tensors[name] = port
+
+
+def onnx_element_type(etype: ElementType) -> int:
+    """Return the ONNX TensorProto data type of an IR element type."""
+    for onnx_type, candidate in _ONNX_TO_ETYPE.items():
+        if candidate is etype:
+            return onnx_type
+    raise UnsupportedOpError(f"element type {etype.value} has no ONNX equivalent")
 
 
 def _reads(node: onnx.NodeProto) -> list[str]:
