@@ -8,8 +8,10 @@ profiling; ``VPU_TRACE_PATH`` writes the simulator's Perfetto timeline of each r
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,7 +40,7 @@ def open_transport(kind: str, config: VPUConfig, dram_size: int, properties: Map
     if kind == "isa-sim":
         from kiln.drivers.vpu.isa_sim import IsaSimTransport
 
-        return IsaSimTransport(config, dram_size=dram_size, trace_path=properties.get("VPU_TRACE_PATH"))
+        return IsaSimTransport(config, dram_size=dram_size)
     if kind == "rtl":
         from kiln.drivers.vpu.rtl import RtlTransport
 
@@ -94,7 +96,7 @@ class VpuExecutable(Executable):
     def _run(self, transport: Transport) -> RunStats:
         p = self.program
         machine = getattr(transport, "machine", None)
-        if self.profiling and machine is not None:
+        if (self.profiling or self.properties.get("VPU_TRACE_PATH")) and machine is not None:
             from kiln.sim import SimulationError
 
             try:
@@ -102,8 +104,19 @@ class VpuExecutable(Executable):
             except SimulationError as error:
                 raise DeviceError(f"isa-sim: {error}") from error
             self._trace = result
+            if self.properties.get("VPU_TRACE_PATH"):
+                machine.write_trace(self.trace_path())
             return RunStats(result.cycles, {k: v for k, v in result.counters.items() if k != "cycles"})
         return transport.run(p.program_address, len(p.instructions), MAX_CYCLES)
+
+    def trace_path(self) -> Path:
+        """Where this program's timeline goes: VPU_TRACE_PATH, suffixed by its first layer's name
+        when the model has several VPU subgraphs."""
+        path = Path(self.properties["VPU_TRACE_PATH"])
+        if not self.program.layers:
+            return path
+        tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.program.layers[0].name)
+        return path.with_name(f"{path.stem}.{tag}{path.suffix}")
 
     def profiling_info(self) -> list[dict[str, Any]]:
         """Per-layer cycles, MACs, MAC utilisation and DMA bytes of the last run (PERF_COUNT)."""
