@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import numpy as np
 from kiln.ir import Model, Node, Output, constant, make
 from kiln.quantization.calibration import METHODS, collect_statistics, estimate_range
+from kiln.quantization.canonical import fold_quantize_dequantize
 from kiln.quantization.errors import QuantizationError
 from kiln.quantization.graph_queries import ConstantPorts
 from kiln.quantization.layers import ANCHOR_TYPES, IgnoredScope, Layer, plan_quantization
@@ -39,9 +40,11 @@ def quantize(model: Model, calibration_data: Iterable | None = None, *, method: 
     ``ignored_types`` or whose name fully matches a regex of ``ignored_patterns`` stay float.
 
     Layers that arrive already quantized (FakeQuantize, ONNX QuantizeLinear/DequantizeLinear,
-    int8 weights) are kept as they are; a model with only such layers needs no calibration
-    data. ``optimize`` first runs kiln's default passes (e.g. BatchNorm folding) so folded
-    weights are what gets quantized. The input model is not changed.
+    int8 weights) keep their ranges: Q/DQ pairs on activations become the equivalent
+    FakeQuantize, and weights on an int8 grid are stored as i8; a model with only such
+    layers needs no calibration data. ``optimize`` first runs kiln's default passes (e.g.
+    BatchNorm folding) so folded weights are what gets quantized. The input model is not
+    changed.
 
     Raises QuantizationError when there is no quantizable layer or the calibration data is
     empty, and InferenceInputError naming the sample when a sample does not fit the inputs.
@@ -54,12 +57,14 @@ def quantize(model: Model, calibration_data: Iterable | None = None, *, method: 
         raise QuantizationError(f"percentile must be in (0, 100], got {percentile}")
     scope = IgnoredScope.of(ignored_names, ignored_types, ignored_patterns)
     scope.check(model)
+    model = model.clone()
+    if fold_quantize_dequantize(model):  # before the passes, which reshape the DequantizeLinear maths
+        for node in model.ordered_nodes():
+            node.infer()
     if optimize:
         from kiln.passes import optimize as run_passes
 
         model = run_passes(model)
-    else:
-        model = model.clone()
     plan = plan_quantization(model, scope, quantize_pipeline)
     if not plan.layers:
         if plan.already_quantized:

@@ -88,3 +88,16 @@ def test_query_and_auto_with_vpu(core):
     assert compiled.executable.device == "CPU"
     selection = compiled.executable.selection
     assert "VPU: does not take" in selection and "Reshape" in selection
+
+
+def test_qdq_model_runs_on_vpu(core):
+    ort = pytest.importorskip("onnxruntime")
+    from quant_onnx_models import qdq_conv_onnx
+
+    proto = qdq_conv_onnx()
+    q = quantize(convert_model(proto), None, progress=False)
+    compiled = core.compile_model(q, "HETERO:VPU,CPU")
+    assert compiled.executable.placement.devices["conv"] == "VPU"
+    x = np.random.default_rng(2).standard_normal((1, 4, 8, 8)).astype(np.float32)
+    want = ort.InferenceSession(proto.SerializeToString()).run(None, {"input": x})[0]
+    np.testing.assert_allclose(compiled(x)[0], want, rtol=1e-4, atol=1e-4)

@@ -98,3 +98,22 @@ def transformer_onnx(seed: int = 0, tokens: int = 16, width: int = 64, heads: in
     return g.model("transformer",
                    [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, tokens, width])],
                    [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, tokens, width])])
+
+
+def qdq_conv_onnx(seed: int = 0, zero_point: int = 0) -> onnx.ModelProto:
+    """Return a conv already quantized as ONNX QDQ (what onnxruntime's quantize_static writes):
+    int8 per-channel weights through DequantizeLinear, activation QuantizeLinear/DequantizeLinear."""
+    g = _Graph(seed)
+    w = (g.rng.standard_normal((8, 4, 3, 3)) * 0.3).astype(np.float32)
+    ws = (np.abs(w).reshape(8, -1).max(1) / 127).astype(np.float32)
+    wq = np.clip(np.rint(w / ws[:, None, None, None]), -127, 127).astype(np.int8)
+    xs, xzp = g.init("xs", np.array(0.03, np.float32)), g.init("xzp", np.array(zero_point, np.int8))
+    xq = g.node("QuantizeLinear", ["input", xs, xzp], "q_in")
+    xd = g.node("DequantizeLinear", [xq, xs, xzp], "dq_in")
+    wd = g.node("DequantizeLinear", [g.init("wq", wq), g.init("ws", ws), g.init("wzp", np.zeros(8, np.int8))],
+                "dq_w", axis=0)
+    y = g.node("Conv", [xd, wd, g.init("b", (0.1 * g.rng.standard_normal(8)).astype(np.float32))], "conv",
+               pads=[1, 1, 1, 1])
+    g.nodes.append(helper.make_node("Relu", [y], ["output"], name="relu"))
+    return g.model("qdq_conv", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4, 8, 8])],
+                   [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 8, 8, 8])])

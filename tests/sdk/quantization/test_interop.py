@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from kiln import Core, convert_model, quantize, read_model, save_model
 from quant_models import cosine
-from quant_onnx_models import residual_cnn_onnx, transformer_onnx
+from quant_onnx_models import qdq_conv_onnx, residual_cnn_onnx, transformer_onnx
 
 pytestmark = pytest.mark.interop
 
@@ -46,3 +46,21 @@ def test_quantized_ir_reads_back_and_in_openvino(tmp_path):
     compiled = ov.Core().compile_model(str(tmp_path / "q.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     theirs = compiled(data[0]["input"])[0]
     assert cosine(theirs, ours) >= 0.999
+
+
+@pytest.mark.parametrize("zero_point", [0, 3])
+def test_qdq_model_arrives_quantized(zero_point):
+    ort = pytest.importorskip("onnxruntime")
+    proto = qdq_conv_onnx(zero_point=zero_point)
+    q = quantize(convert_model(proto), None, progress=False)  # no calibration needed
+    conv = q.node("conv")
+    fq = conv.inputs[0].node
+    assert fq.type_name == "FakeQuantize" and fq.attrs["levels"] == 256
+    low, high = float(fq.input_value(1)), float(fq.input_value(2))
+    assert low == pytest.approx((-128 - zero_point) * 0.03)
+    assert high == pytest.approx((127 - zero_point) * 0.03)
+    weights = conv.inputs[1].node
+    assert weights.type_name == "Multiply" and weights.inputs[0].node.input_value(0).dtype == np.int8
+    x = np.random.default_rng(1).standard_normal((1, 4, 8, 8)).astype(np.float32)
+    want = ort.InferenceSession(proto.SerializeToString()).run(None, {"input": x})[0]
+    np.testing.assert_allclose(Core().compile_model(q, "CPU")(x)[0], want, rtol=1e-5, atol=1e-5)
