@@ -191,3 +191,108 @@ class Interpolate(Op):
             info = np.iinfo(image.dtype)
             return [np.clip(np.rint(result), info.min, info.max).astype(image.dtype)]
         return [result.astype(image.dtype)]
+
+
+def _reflect(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Reflect coordinates ``x`` at the borders ``low``/``high`` until they lie between them."""
+    span = high - low
+    if span <= 0:
+        return np.full_like(x, low)
+    below, above = x < low, x > high
+    distance = np.where(below, low - x, np.where(above, x - high, 0.0))
+    folds = np.floor(distance / span)
+    rest = distance - folds * span
+    even = folds % 2 == 0
+    from_low = np.where(even, low + rest, high - rest)
+    from_high = np.where(even, high - rest, low + rest)
+    return np.where(below, from_low, np.where(above, from_high, x))
+
+
+class GridSample(Op):
+    """Sample ``data`` [N, C, D1..Dr] at the normalized coordinates of ``grid`` [N, O1..Or, r]
+    (in [-1, 1], last dim ordered Dr..D1 as x, y[, z]); output [N, C, O1..Or].
+
+    ``mode``: nearest (round half to even), bilinear or bicubic (Keys, a = -0.75);
+    ``padding_mode``: zeros, border (clamp) or reflection for samples outside the input;
+    ``align_corners``: -1 and 1 are the centers (true) or outer edges (false) of the corner pixels.
+    """
+
+    type_name = "GridSample"
+    version = "opset9"
+    attributes = {"align_corners": Attr(AttrKind.BOOL, False), "mode": Attr(AttrKind.STR, "bilinear"),
+                  "padding_mode": Attr(AttrKind.STR, "zeros")}
+    num_inputs = (2, 2)
+
+    @classmethod
+    def infer(cls, node):
+        data, grid = node.inputs
+        if data.shape is None or grid.shape is None:
+            return [(data.element_type, None)]
+        if len(grid.shape) != len(data.shape) or grid.shape[-1] not in (None, len(data.shape) - 2):
+            raise _error(node, f"grid {list(grid.shape)} does not match data {list(data.shape)}")
+        return [(data.element_type, (data.shape[0], data.shape[1], *grid.shape[1:-1]))]
+
+    @classmethod
+    def evaluate(cls, node, inputs):
+        data, grid = inputs
+        attrs = node.attrs
+        r = data.ndim - 2
+        dims = data.shape[2:]
+        align = attrs["align_corners"]
+        padding = attrs["padding_mode"]
+        mode = attrs["mode"]
+        coords = []
+        for i, size in enumerate(dims):
+            g = grid[..., r - 1 - i].astype(np.float64)
+            x = (g + 1) / 2 * (size - 1) if align else ((g + 1) * size - 1) / 2
+            coords.append(x)
+        borders = [(0.0, size - 1.0) if align else (-0.5, size - 0.5) for size in dims]
+        if mode == "nearest":
+            coords = [np.rint(x) for x in coords]
+
+        def adjust(x, i):
+            low, high = borders[i]
+            if padding == "border":
+                return np.where((x < low) | (x > high), np.clip(x, 0, dims[i] - 1), x)
+            if padding == "reflection":
+                return _reflect(x, low, high)
+            return x
+
+        coords = [adjust(x, i) for i, x in enumerate(coords)]
+        channels_last = np.moveaxis(data, 1, -1).astype(np.float64)
+        batch = np.arange(data.shape[0]).reshape((-1,) + (1,) * r)
+
+        def fetch(indices):
+            valid = np.ones(indices[0].shape, bool)
+            fixed = []
+            for i, index in enumerate(indices):
+                if padding == "zeros":
+                    valid &= (index >= 0) & (index < dims[i])
+                elif padding == "reflection":
+                    index = np.trunc(_reflect(index.astype(np.float64), *borders[i])).astype(np.int64)
+                fixed.append(np.clip(index, 0, dims[i] - 1))
+            values = channels_last[(batch, *fixed)]
+            return values * valid[..., None]
+
+        if mode == "nearest":
+            out = fetch([np.trunc(x).astype(np.int64) for x in coords])
+        elif mode in ("bilinear", "bicubic", "linear", "cubic"):
+            cubic = mode in ("bicubic", "cubic")
+            offsets = (-1, 0, 1, 2) if cubic else (0, 1)
+            bases = [np.floor(x).astype(np.int64) for x in coords]
+            fracs = [x - b for x, b in zip(coords, bases)]
+            weights = []
+            for t in fracs:
+                if cubic:
+                    weights.append([_cubic_kernel(t - o, -0.75) for o in offsets])
+                else:
+                    weights.append([1 - t, t])
+            out = 0.0
+            for combo in np.ndindex(*(len(offsets),) * r):
+                w = np.ones(coords[0].shape)
+                for i, k in enumerate(combo):
+                    w = w * weights[i][k]
+                out = out + w[..., None] * fetch([b + offsets[k] for b, k in zip(bases, combo)])
+        else:
+            raise _error(node, f"unknown mode {mode!r}")
+        return [np.moveaxis(np.asarray(out), -1, 1).astype(data.dtype)]

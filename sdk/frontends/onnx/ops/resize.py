@@ -88,3 +88,14 @@ def aspect_kept_sizes(ctx, x, sizes, axes, policy: str):
     scale = ctx.make(reduce, ratios, ctx.const([0], np.int64), keep_dims=False)
     scaled = ctx.make("Add", ctx.make("Multiply", dims, scale), ctx.const(np.float32(0.5)))
     return ctx.make("Convert", ctx.make("Floor", scaled), destination_type=i64)
+
+
+@onnx_op("GridSample", since=16)
+def grid_sample(ctx):
+    mode = {"bilinear": "bilinear", "linear": "bilinear", "bicubic": "bicubic", "cubic": "bicubic",
+            "nearest": "nearest"}.get(ctx.attr("mode", "bilinear" if ctx.opset < 20 else "linear"))
+    if mode is None:
+        raise ctx.unsupported(f"mode {ctx.attr('mode')!r}")
+    return ctx.make("GridSample", ctx.input(0), ctx.input(1), mode=mode,
+                    padding_mode=ctx.attr("padding_mode", "zeros"),
+                    align_corners=bool(ctx.attr("align_corners", 0)))
