@@ -10,14 +10,37 @@ from kiln.frontends.onnx.registry import onnx_op
 
 @onnx_op("BatchNormalization", since=7)
 def batch_normalization(ctx):
-    """Inference-mode batch norm with the stored statistics."""
+    """Batch norm with the stored statistics; ``training_mode=1`` (opset 14+) uses the batch's own."""
     if ctx.attr("training_mode", 0):
-        raise ctx.unsupported("training_mode=1 (batch statistics) is not inference")
+        return batch_normalization_training(ctx)
     if ctx.opset < 9 and not ctx.attr("spatial", 1):
         raise ctx.unsupported("spatial=0 (per-activation statistics) is not supported")
     x = ctx.input(0)
     return ctx.make("BatchNormInference", x, ctx.input(1), ctx.input(2), ctx.input(3), ctx.input(4),
                     epsilon=float(ctx.attr("epsilon", 1e-5)))
+
+
+def batch_normalization_training(ctx):
+    """Normalize with the batch's mean and (population) variance over N and the spatial dims;
+    also return the running statistics updated with ``momentum``."""
+    x = ctx.input(0)
+    rank = rank_of(ctx, x)
+    axes = ctx.const([0] + list(range(2, rank)), np.int64)
+    eps = float(ctx.attr("epsilon", 1e-5))
+    momentum = float(ctx.attr("momentum", 0.9))
+    dtype = x.element_type.numpy
+    y = ctx.make("MVN", x, axes, normalize_variance=True, eps=eps, eps_mode="inside_sqrt")
+    y = ctx.make("Multiply", y, channel_vector(ctx, ctx.input(1), rank))
+    y = ctx.make("Add", y, channel_vector(ctx, ctx.input(2), rank))
+    mean = ctx.make("ReduceMean", x, axes, keep_dims=True)
+    var = ctx.make("ReduceMean", ctx.make("SquaredDifference", x, mean), axes, keep_dims=False)
+    mean = ctx.make("Squeeze", mean, axes)
+    keep, take = ctx.const(momentum, dtype), ctx.const(1.0 - momentum, dtype)
+
+    def running(stored, batch):
+        return ctx.make("Add", ctx.make("Multiply", stored, keep), ctx.make("Multiply", batch, take))
+
+    return [y, running(ctx.input(3), mean), running(ctx.input(4), var)]
 
 
 def rank_of(ctx, port) -> int:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 from kiln.frontends.onnx.ops.convolution import window_attrs
 from kiln.frontends.onnx.registry import onnx_op
+from kiln.ir.ops.convolution import extract_windows, window_geometry
 
 
 def kernel(ctx) -> list[int]:
@@ -59,10 +62,46 @@ def column_major(ctx, indices, shape):
 @onnx_op("AveragePool")
 def average_pool(ctx):
     size = kernel(ctx)
-    attrs = window_attrs(ctx, len(size), with_dilations=False)
     exclude = not ctx.attr("count_include_pad", 0)
+    if any(d != 1 for d in ctx.attr("dilations") or []):
+        return dilated_average(ctx, ctx.input(0), size, exclude)
+    attrs = window_attrs(ctx, len(size), with_dilations=False)
     return ctx.make("AvgPool", ctx.input(0), kernel=size, rounding_type=rounding(ctx),
                     **{"exclude-pad": exclude}, **attrs)
+
+
+def dilated_average(ctx, x, size, exclude_pad: bool, divide: bool = True):
+    """Average (or, with ``divide`` false, sum) over dilated windows, which AvgPool cannot express.
+
+    The window sums are a depthwise convolution with a kernel of ones; the cell count of every
+    window depends only on shapes, so it is computed here as a constant divisor.
+    """
+    if x.shape is None or any(d is None for d in x.shape[1:]):
+        raise ctx.unsupported("dilated average pooling needs static channel and spatial dims")
+    attrs = window_attrs(ctx, len(size))
+    probe = SimpleNamespace(name=ctx.name, type_name=ctx.op_type,
+                            attrs={**attrs, "rounding_type": rounding(ctx)})  # what window_geometry reads
+    spatial = [int(d) for d in x.shape[2:]]
+    begins, ends, out = window_geometry(probe, spatial, size)
+    strides, dilations = attrs["strides"], attrs["dilations"]
+    # end padding that makes floor rounding reach the ceil-rounded output size
+    ends = [max(e, (o - 1) * s + (k - 1) * d + 1 - n - b)
+            for e, o, s, k, d, n, b in zip(ends, out, strides, size, dilations, spatial, begins)]
+    channels = int(x.shape[1])
+    dtype = x.element_type.numpy
+    ones = ctx.const(np.ones((channels, 1, 1, *size), dtype))
+    sums = ctx.make("GroupConvolution", x, ones, strides=strides, dilations=dilations, pads_begin=begins,
+                    pads_end=ends, auto_pad="explicit")
+    if not divide:
+        return sums
+    if exclude_pad:
+        cells = np.ones((1, 1, *spatial), np.float64)
+        counts = extract_windows(cells, size, strides, dilations, begins, ends, out)
+    else:
+        padded = [n + b + e for n, b, e in zip(spatial, begins, window_geometry(probe, spatial, size)[1])]
+        cells = np.ones((1, 1, *padded), np.float64)
+        counts = extract_windows(cells, size, strides, dilations, [0] * len(size), [0] * len(size), out)
+    return ctx.make("Divide", sums, ctx.const(counts.sum(axis=2).astype(dtype)))
 
 
 @onnx_op("LpPool")
@@ -70,13 +109,16 @@ def lp_pool(ctx):
     """``(sum over window |x|^p)^(1/p)``, as a window mean (padding counted) times the window size."""
     x = ctx.input(0)
     size = kernel(ctx)
-    attrs = window_attrs(ctx, len(size), with_dilations=False)
     p = float(ctx.attr("p", 2))
     dtype = x.element_type.numpy
     powered = ctx.make("Power", ctx.make("Abs", x), ctx.const(p, dtype))
-    mean = ctx.make("AvgPool", powered, kernel=size, rounding_type=rounding(ctx), **{"exclude-pad": False},
-                    **attrs)
-    total = ctx.make("Multiply", mean, ctx.const(float(np.prod(size)), dtype))
+    if any(d != 1 for d in ctx.attr("dilations") or []):
+        total = dilated_average(ctx, powered, size, False, divide=False)
+    else:
+        attrs = window_attrs(ctx, len(size), with_dilations=False)
+        mean = ctx.make("AvgPool", powered, kernel=size, rounding_type=rounding(ctx),
+                        **{"exclude-pad": False}, **attrs)
+        total = ctx.make("Multiply", mean, ctx.const(float(np.prod(size)), dtype))
     return ctx.make("Power", total, ctx.const(1.0 / p, dtype))
 
 
