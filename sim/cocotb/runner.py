@@ -79,6 +79,29 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _verilator_runner():
+    """Return cocotb's Verilator runner, made to expose only the top module to VPI.
+
+    cocotb builds with ``--public-flat-rw``, which makes every internal net of an
+    Amaranth design public; for the whole VPU that multiplies the C++ to compile
+    several times over. The benches only touch top-level ports, so a control file
+    makes just the top module's signals public (waveforms still trace everything).
+    """
+    from cocotb_tools.runner import Verilator
+
+    class TopPortsVerilator(Verilator):
+        def _build_command(self):
+            commands = super()._build_command()
+            control = Path(self.build_dir) / "top_public.vlt"
+            control.write_text("`verilator_config\n"
+                               f'public_flat_rw -module "{self.hdl_toplevel}" -var "*"\n')
+            commands[0] = [arg for arg in commands[0] if arg != "--public-flat-rw"]
+            commands[0].append(str(control))
+            return commands
+
+    return TopPortsVerilator()
+
+
 @dataclass
 class BenchResult:
     """Outcome of one cocotb run: test names that passed and failed, and the results file."""
@@ -136,8 +159,6 @@ class VerilatorDesign:
 
     def build(self) -> Path:
         """Compile the simulator unless a matching build exists; return its folder."""
-        from cocotb_tools.runner import get_runner
-
         with _locked(self.build_dir.with_suffix(".lock")):
             if self.executable.exists():
                 return self.build_dir
@@ -148,7 +169,7 @@ class VerilatorDesign:
             # which breaks any design big enough to be split into several C++ files.
             with _patched_environ({**verilator_environment(),
                                    "MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include"}):
-                runner = get_runner("verilator")
+                runner = _verilator_runner()
                 try:
                     runner.build(sources=[source], hdl_toplevel=self.toplevel,
                                  build_dir=self.build_dir, build_args=self._build_args,
@@ -169,8 +190,6 @@ class VerilatorDesign:
         them with ``kiln.sim.cocotb.bench.parameters()``). ``waveform_file`` names
         where a waveform build writes its dump.
         """
-        from cocotb_tools.runner import get_runner
-
         self.build()
         work_dir = Path(work_dir) if work_dir else self.build_dir / "runs" / test_module
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -181,7 +200,7 @@ class VerilatorDesign:
         if self.waveform and waveform_file is not None:
             test_args = ["--trace-file", str(Path(waveform_file).resolve())]
         with _patched_environ(verilator_environment()):
-            runner = get_runner("verilator")
+            runner = _verilator_runner()
             # Reuse the cached build: give the runner what `build` would have set.
             runner._set_sources([self.build_dir / f"{self.toplevel}.v"])
             runner._set_verilog_sources([])
@@ -196,7 +215,8 @@ class VerilatorDesign:
                             testcase=testcase, seed=seed, build_dir=self.build_dir,
                             test_dir=work_dir, results_xml=str(results_file),
                             extra_env=env, test_args=test_args,
-                            waves=bool(self.waveform and waveform_file))
+                            waves=bool(self.waveform and waveform_file),
+                            log_file=work_dir / "sim.log")
             except SystemExit:
                 pass  # cocotb exits non-zero on failures; the results file tells which.
         return read_results(results_file)

@@ -1,0 +1,181 @@
+"""The GEMM engine: runs GEMM's loop nest through the systolic array into accumulator rows."""
+
+from amaranth import Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import INSTRUCTION_BITS
+from ..isa import Opcode
+from .decoder import instruction_view
+from .memories import RowReadPort, RowWritePort
+from .systolic_array import SystolicArray
+
+
+class GemmEngine(wiring.Component):
+    """Execute one GEMM: stream input rows through the array, accumulate into int32 rows.
+
+    For each weight step k the engine preloads tile k (``dim`` scratchpad rows, one
+    per cycle) into one of the array's two weight banks while the rows of step k-1
+    still stream through the other, then streams the ``o_count * i_count`` input rows
+    of step k, one per cycle. A result row leaves the array ``2*dim - 1`` cycles after
+    its input row entered; the engine reads the accumulator row it belongs to, adds
+    (or, at k = 0 without ``accumulate``, overwrites) and writes it back, wrapping at
+    32 bits. A tile is preloaded into a bank only once no row using that bank is left
+    in the array.
+
+    Ports:
+        start (In, 1): begin executing ``instruction`` (a GEMM) at this edge.
+        instruction (In, 128): the GEMM, held while ``busy``.
+        busy (Out, 1): high from the cycle after ``start`` until the last row is written.
+        input_read (Out RowReadPort): scratchpad reads of input rows.
+        weight_read (Out RowReadPort): scratchpad reads of weight rows.
+        acc_read (Out RowReadPort): accumulator reads for read-modify-write.
+        acc_write (Out RowWritePort): accumulator writes (always granted).
+        macs (Out, 16): multiply-accumulates started this cycle (dim**2 per input row).
+    """
+
+    def __init__(self, config):
+        self.config = config
+        dim = config.dim
+        sp_bits, acc_bits = 8 * config.sp_row_bytes, 8 * config.acc_row_bytes
+        super().__init__({
+            "start": In(1),
+            "instruction": In(INSTRUCTION_BITS),
+            "busy": Out(1),
+            "input_read": Out(RowReadPort(sp_bits, config.sp_address_bits)),
+            "weight_read": Out(RowReadPort(sp_bits, config.sp_address_bits)),
+            "acc_read": Out(RowReadPort(acc_bits, config.acc_address_bits)),
+            "acc_write": Out(RowWritePort(acc_bits, config.acc_address_bits)),
+            "macs": Out(16 if dim * dim < 1 << 16 else 32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        dim = cfg.dim
+        gemm = instruction_view(Opcode.GEMM, self.instruction)
+        tag_layout = data.StructLayout({"row": 16, "overwrite": 1})
+        m.submodules.array = array = SystolicArray(dim, tag_width=tag_layout.size)
+
+        active = Signal()
+        # ---- weight preload: tile p into bank p % 2, one row per cycle ----
+        preload_tile = Signal(7)   # next tile to preload
+        preload_row = Signal(range(dim + 1))
+        preloading = Signal()
+        tiles_loaded = Signal(7)   # tiles whose rows are all in the array
+        stream_tile = Signal(7)    # tile whose input rows are streaming
+        in_flight = [Signal(range(4 * dim + 8), name=f"in_flight{b}") for b in range(2)]
+        bank_free = Mux(preload_tile[0], in_flight[1] == 0, in_flight[0] == 0)
+        can_preload = (active & ~preloading & (preload_tile < gemm.k_count)
+                       & (preload_tile <= stream_tile + 1) & bank_free)
+        with m.If(can_preload):
+            m.d.sync += [preloading.eq(1), preload_row.eq(0)]
+        weight_row_address = Signal(16)
+        m.d.comb += [
+            weight_row_address.eq(gemm.wgt + preload_tile * dim + preload_row),
+            self.weight_read.addr.eq(weight_row_address),
+            self.weight_read.en.eq(preloading),
+        ]
+        with m.If(preloading):
+            with m.If(preload_row == dim - 1):
+                m.d.sync += [preloading.eq(0), preload_tile.eq(preload_tile + 1)]
+            m.d.sync += preload_row.eq(preload_row + 1)
+        # The row read this cycle is written into the array next cycle.
+        weight_valid = Signal()
+        weight_row = Signal(range(dim))
+        weight_bank = Signal()
+        m.d.sync += [weight_valid.eq(preloading), weight_row.eq(preload_row),
+                     weight_bank.eq(preload_tile[0])]
+        last_weight = weight_valid & (weight_row == dim - 1)
+        with m.If(last_weight):
+            m.d.sync += tiles_loaded.eq(tiles_loaded + 1)
+        m.d.comb += [
+            array.w_we.eq(weight_valid),
+            array.w_row.eq(weight_row),
+            array.w_bank.eq(weight_bank),
+            array.w_data.eq(self.weight_read.data),
+        ]
+
+        # ---- input stream: rows of tile stream_tile, (o, i) in order ----
+        o = Signal(8)
+        i = Signal(8)
+        tile_input = Signal(16)  # inp + k * k_inp_inc
+        outer_input = Signal(16)  # ... + o * o_inp_inc
+        input_row = Signal(16)    # ... + i * i_inp_inc
+        outer_acc = Signal(16)    # acc + o * o_acc_inc
+        acc_row = Signal(16)      # ... + i
+        streaming = active & (stream_tile < gemm.k_count) & (tiles_loaded > stream_tile)
+        m.d.comb += [self.input_read.addr.eq(input_row), self.input_read.en.eq(streaming)]
+        with m.If(streaming):
+            with m.If(i == gemm.i_count - 1):
+                m.d.sync += i.eq(0)
+                with m.If(o == gemm.o_count - 1):
+                    m.d.sync += [o.eq(0), stream_tile.eq(stream_tile + 1),
+                                 tile_input.eq(tile_input + gemm.k_inp_inc),
+                                 outer_input.eq(tile_input + gemm.k_inp_inc),
+                                 input_row.eq(tile_input + gemm.k_inp_inc),
+                                 outer_acc.eq(gemm.acc), acc_row.eq(gemm.acc)]
+                with m.Else():
+                    m.d.sync += [o.eq(o + 1),
+                                 outer_input.eq(outer_input + gemm.o_inp_inc),
+                                 input_row.eq(outer_input + gemm.o_inp_inc),
+                                 outer_acc.eq(outer_acc + gemm.o_acc_inc),
+                                 acc_row.eq(outer_acc + gemm.o_acc_inc)]
+            with m.Else():
+                m.d.sync += [i.eq(i + 1), input_row.eq(input_row + gemm.i_inp_inc),
+                             acc_row.eq(acc_row + 1)]
+        # The row read this cycle enters the array next cycle.
+        entering = Signal()
+        entering_bank = Signal()
+        entering_tag = Signal(tag_layout)
+        m.d.sync += [entering.eq(streaming), entering_bank.eq(stream_tile[0]),
+                     entering_tag.row.eq(acc_row),
+                     entering_tag.overwrite.eq(~gemm.accumulate & (stream_tile == 0))]
+        m.d.comb += [
+            array.x.eq(self.input_read.data),
+            array.x_valid.eq(entering),
+            array.x_bank.eq(entering_bank),
+            array.x_tag.eq(entering_tag),
+            self.macs.eq(Mux(entering, dim * dim, 0)),
+        ]
+
+        # ---- rows in the array, per bank (counted from the read to the result) ----
+        leaving_bank = Signal()
+        bank_shift = Signal(2 * dim + 2)
+        m.d.sync += bank_shift.eq((bank_shift << 1) | stream_tile[0])
+        m.d.comb += leaving_bank.eq(bank_shift[2 * dim - 1])
+        for bank in range(2):
+            inc = streaming & (stream_tile[0] == bank)
+            dec = array.y_valid & (leaving_bank == bank)
+            with m.If(inc & ~dec):
+                m.d.sync += in_flight[bank].eq(in_flight[bank] + 1)
+            with m.Elif(dec & ~inc):
+                m.d.sync += in_flight[bank].eq(in_flight[bank] - 1)
+
+        # ---- read-modify-write of the accumulator, one cycle behind the array ----
+        result_tag = data.View(tag_layout, array.y_tag)
+        m.d.comb += [self.acc_read.addr.eq(result_tag.row), self.acc_read.en.eq(array.y_valid)]
+        pending = Signal()
+        pending_tag = Signal(tag_layout)
+        pending_sum = Signal(data.ArrayLayout(32, dim))
+        m.d.sync += [pending.eq(array.y_valid), pending_tag.eq(array.y_tag),
+                     pending_sum.eq(array.y)]
+        old = data.View(data.ArrayLayout(32, dim), self.acc_read.data)
+        new = Signal(data.ArrayLayout(32, dim))
+        for lane in range(dim):
+            m.d.comb += new[lane].eq(Mux(pending_tag.overwrite, pending_sum[lane],
+                                         old[lane] + pending_sum[lane]))
+        m.d.comb += [self.acc_write.addr.eq(pending_tag.row), self.acc_write.data.eq(new),
+                     self.acc_write.en.eq(pending)]
+
+        drained = ((stream_tile == gemm.k_count) & (in_flight[0] == 0) & (in_flight[1] == 0)
+                   & ~pending)
+        m.d.comb += self.busy.eq(active)
+        with m.If(active & drained):
+            m.d.sync += active.eq(0)
+        with m.If(self.start):
+            m.d.sync += [active.eq(1), preload_tile.eq(0), preloading.eq(0),
+                         tiles_loaded.eq(0), stream_tile.eq(0), o.eq(0), i.eq(0),
+                         tile_input.eq(gemm.inp), outer_input.eq(gemm.inp),
+                         input_row.eq(gemm.inp), outer_acc.eq(gemm.acc), acc_row.eq(gemm.acc)]
+        return m

@@ -1,0 +1,190 @@
+"""The load engine: LOAD's 2-D strided DMA from DRAM into scratchpad or accumulator rows."""
+
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, fifo, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import DRAM_ADDRESS_BITS, INSTRUCTION_BITS
+from ..isa import MEMORIES, Opcode
+from .decoder import instruction_view
+from .memories import RowWritePort
+from .ports import DramPort
+
+SP, ACC = MEMORIES.index("sp"), MEMORIES.index("acc")
+
+
+class LoadEngine(wiring.Component):
+    """Execute one LOAD: read a padded 2-D block of elements from DRAM into on-chip rows.
+
+    Element (y, x) of the padded block becomes row ``dst + y * X + x`` (X the padded
+    width), so rows are written in increasing order. Padding elements become zero
+    rows without touching DRAM. Each real element is ``lanes`` bytes (scratchpad) or
+    ``lanes`` little-endian int32 (accumulator) at any byte address; the engine
+    reads the bus beats covering it, pipelined up to ``buffer_depth`` beats ahead
+    (one beat per cycle once the DRAM answers), and writes the row when its last
+    beat arrives. Rows wait while the compute engine owns the write port.
+
+    Ports:
+        start (In, 1): begin executing ``instruction`` (a LOAD) at this edge.
+        instruction (In, 128): the LOAD, held while ``busy``.
+        busy (Out, 1): high from the cycle after ``start`` until the last row is written.
+        dram (Out DramPort): read requests.
+        sp_write (Out RowWritePort): scratchpad rows (dim x int8).
+        sp_write_ready (In, 1): the scratchpad write port is free this cycle.
+        acc_write (Out RowWritePort): accumulator rows (dim x int32).
+        acc_write_ready (In, 1): the accumulator write port is free this cycle.
+        read_bytes (Out, 16): DRAM bytes of the element whose first beat is requested
+            this cycle (0 otherwise), for the DMA_READ_BYTES counter.
+    """
+
+    def __init__(self, config, buffer_depth: int = 32):
+        self.config = config
+        self.bus_bytes = config.dram_bus_bytes
+        self.buffer_depth = buffer_depth
+        acc_row_bytes = config.acc_row_bytes
+        self.max_beats = -(-(self.bus_bytes - 1 + acc_row_bytes) // self.bus_bytes)
+        sp_row_bits, acc_row_bits = 8 * config.sp_row_bytes, 8 * acc_row_bytes
+        super().__init__({
+            "start": In(1),
+            "instruction": In(INSTRUCTION_BITS),
+            "busy": Out(1),
+            "dram": Out(DramPort(self.bus_bytes)),
+            "sp_write": Out(RowWritePort(sp_row_bits, config.sp_address_bits)),
+            "sp_write_ready": In(1),
+            "acc_write": Out(RowWritePort(acc_row_bits, config.acc_address_bits)),
+            "acc_write_ready": In(1),
+            "read_bytes": Out(16),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, bus = self.config, self.bus_bytes
+        bus_shift = (bus - 1).bit_length()
+        load = instruction_view(Opcode.LOAD, self.instruction)
+        row_bytes = cfg.acc_row_bytes
+
+        descriptor_layout = data.StructLayout({
+            "pad": 1, "offset": range(bus), "beats": range(self.max_beats + 1),
+            "bytes": range(row_bytes + 1)})
+        m.submodules.beats = beats = fifo.SyncFIFOBuffered(width=8 * bus,
+                                                           depth=self.buffer_depth)
+        m.submodules.elements = elements = fifo.SyncFIFOBuffered(
+            width=descriptor_layout.size, depth=self.buffer_depth)
+
+        # ---- issue: walk the padded block, request the beats of each real element ----
+        lanes = Signal(range(cfg.dim + 1))
+        m.d.comb += lanes.eq(Mux(load.lanes == 0, cfg.dim, load.lanes))
+        element_bytes = Signal(range(row_bytes + 1))
+        m.d.comb += element_bytes.eq(Mux(load.mem == ACC, lanes * 4, lanes))
+        width = Signal(12)
+        height = Signal(12)
+        m.d.comb += [width.eq(load.pad_left + load.x_size + load.pad_right),
+                     height.eq(load.pad_top + load.y_size + load.pad_bottom)]
+
+        issuing = Signal()
+        y = Signal(12)
+        x = Signal(12)
+        row_address = Signal(DRAM_ADDRESS_BITS)   # DRAM address of real element (y, 0)
+        address = Signal(DRAM_ADDRESS_BITS)       # DRAM address of element (y, x)
+        beat = Signal(range(self.max_beats + 1))  # beats of this element already requested
+        credits = Signal(range(self.buffer_depth + 1), init=self.buffer_depth)
+
+        is_pad = ((y < load.pad_top) | (y >= load.pad_top + load.y_size)
+                  | (x < load.pad_left) | (x >= load.pad_left + load.x_size))
+        offset = Signal(range(bus))
+        m.d.comb += offset.eq(address[:bus_shift] if bus_shift else 0)
+        total_beats = Signal(range(self.max_beats + 1))
+        m.d.comb += total_beats.eq((offset + element_bytes + bus - 1) >> bus_shift)
+
+        descriptor = data.View(descriptor_layout, elements.w_data)
+        m.d.comb += [descriptor.pad.eq(is_pad), descriptor.offset.eq(offset),
+                     descriptor.beats.eq(total_beats), descriptor.bytes.eq(element_bytes)]
+
+        request = Signal()
+        advance = Signal()
+        m.d.comb += [
+            self.dram.req_valid.eq(issuing & ~is_pad & (credits != 0)
+                                   & ((beat != 0) | elements.w_rdy)),
+            self.dram.req_addr.eq((address & ~(bus - 1)) + (beat << bus_shift)),
+            self.dram.req_we.eq(0),
+            request.eq(self.dram.req_valid & self.dram.req_ready),
+            elements.w_en.eq(Mux(is_pad, issuing & elements.w_rdy, request & (beat == 0))),
+            self.read_bytes.eq(Mux(request & (beat == 0), element_bytes, 0)),
+            advance.eq(Mux(is_pad, elements.w_en, request & (beat == total_beats - 1))),
+        ]
+        with m.If(request):
+            m.d.sync += beat.eq(Mux(advance, 0, beat + 1))
+        with m.If(advance):
+            with m.If(x == width - 1):
+                m.d.sync += x.eq(0)
+                with m.If(y == height - 1):
+                    m.d.sync += issuing.eq(0)
+                m.d.sync += y.eq(y + 1)
+                with m.If(~((y < load.pad_top) | (y >= load.pad_top + load.y_size))):
+                    m.d.sync += [row_address.eq(row_address + load.y_stride),
+                                 address.eq(row_address + load.y_stride)]
+                with m.Else():
+                    m.d.sync += address.eq(row_address)
+            with m.Else():
+                m.d.sync += x.eq(x + 1)
+                with m.If(~is_pad):
+                    m.d.sync += address.eq(address + load.x_stride)
+
+        # ---- complete: gather each element's beats, align, write its row ----
+        head = data.View(descriptor_layout, elements.r_data)
+        slots = [Signal(8 * bus, name=f"slot{i}") for i in range(self.max_beats)]
+        gathered = Signal(range(self.max_beats + 1))
+        last_beat = gathered == head.beats - 1
+        current = [Mux(gathered == i, beats.r_data, slots[i]) for i in range(self.max_beats)]
+        aligned = Signal(8 * row_bytes)
+        m.d.comb += aligned.eq(Cat(*current) >> (head.offset * 8))
+        row = Signal(8 * row_bytes)
+        byte_keep = Cat(*[Const(i) < head.bytes for i in range(row_bytes)])
+        m.d.comb += row.eq(aligned & Cat(*[b.replicate(8) for b in byte_keep]))
+
+        write_ready = Mux(load.mem == ACC, self.acc_write_ready, self.sp_write_ready)
+        row_done = Signal()
+        writing = Signal()
+        with m.If(elements.r_rdy):
+            with m.If(head.pad):
+                m.d.comb += [writing.eq(1), row_done.eq(write_ready)]
+            with m.Elif(beats.r_rdy):
+                with m.If(last_beat):
+                    m.d.comb += [writing.eq(1), row_done.eq(write_ready),
+                                 beats.r_en.eq(write_ready)]
+                with m.Else():
+                    m.d.comb += beats.r_en.eq(1)
+                    m.d.sync += gathered.eq(gathered + 1)
+                    for i in range(self.max_beats):
+                        with m.If(gathered == i):
+                            m.d.sync += slots[i].eq(beats.r_data)
+        with m.If(row_done):
+            m.d.sync += gathered.eq(0)
+        m.d.comb += [
+            elements.r_en.eq(row_done),
+            beats.w_en.eq(self.dram.resp_valid),
+            beats.w_data.eq(self.dram.resp_rdata),
+        ]
+        on_chip_row = Signal(16)
+        m.d.comb += [
+            self.sp_write.addr.eq(on_chip_row),
+            self.sp_write.data.eq(Mux(head.pad, 0, row[:8 * cfg.sp_row_bytes])),
+            self.sp_write.en.eq(writing & write_ready & (load.mem == SP)),
+            self.acc_write.addr.eq(on_chip_row),
+            self.acc_write.data.eq(Mux(head.pad, 0, row)),
+            self.acc_write.en.eq(writing & write_ready & (load.mem == ACC)),
+        ]
+        with m.If(row_done):
+            m.d.sync += on_chip_row.eq(on_chip_row + 1)
+
+        with m.If(request & ~beats.r_en):
+            m.d.sync += credits.eq(credits - 1)
+        with m.Elif(beats.r_en & ~request):
+            m.d.sync += credits.eq(credits + 1)
+
+        m.d.comb += self.busy.eq(issuing | elements.r_rdy | (credits != self.buffer_depth))
+        with m.If(self.start):
+            m.d.sync += [issuing.eq(1), y.eq(0), x.eq(0), beat.eq(0), gathered.eq(0),
+                         on_chip_row.eq(load.dst), credits.eq(self.buffer_depth)]
+            m.d.sync += [row_address.eq(load.dram), address.eq(load.dram)]
+        return m

@@ -1,0 +1,129 @@
+"""Command queues and dependency tokens: when an engine may start and what it signals."""
+
+from amaranth import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import INSTRUCTION_BITS
+from ..isa import TOKEN_FIELDS
+
+
+def _token_flag(word, name: str):
+    field = next(f for f in TOKEN_FIELDS if f.name == name)
+    return word[field.offset]
+
+
+class TokenFifo(wiring.Component):
+    """A dependency-token FIFO between two queues, holding up to ``depth`` tokens.
+
+    Tokens carry no data, so the FIFO is a counter.
+
+    Ports:
+        push (In, 1): add a token at this edge (ignored when ``can_push`` is low).
+        pop (In, 1): remove a token at this edge (ignored when ``can_pop`` is low).
+        can_push (Out, 1): fewer than ``depth`` tokens are held.
+        can_pop (Out, 1): at least one token is held.
+        clear (In, 1): drop every token (a new run starts).
+    """
+
+    def __init__(self, depth: int):
+        self.depth = depth
+        super().__init__({"push": In(1), "pop": In(1), "can_push": Out(1), "can_pop": Out(1),
+                          "clear": In(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        count = Signal(range(self.depth + 1))
+        m.d.comb += [self.can_push.eq(count < self.depth), self.can_pop.eq(count != 0)]
+        push = self.push & self.can_push
+        pop = self.pop & self.can_pop
+        with m.If(self.clear):
+            m.d.sync += count.eq(0)
+        with m.Elif(push & ~pop):
+            m.d.sync += count.eq(count + 1)
+        with m.Elif(pop & ~push):
+            m.d.sync += count.eq(count - 1)
+        return m
+
+
+class QueueSequencer(wiring.Component):
+    """Issue a queue's instructions to its engine in order, honouring the token flags.
+
+    For the instruction at the queue head: wait until every token it pops is
+    available, pop them and start the engine (one cycle); wait until the engine
+    is idle again; then wait for room for every token it pushes, push them and
+    retire it in the same cycle, ready to start the next instruction.
+
+    Ports:
+        head (In, 128): the instruction at the head of the command queue.
+        head_index (In, 32): its index in the program.
+        head_valid (In, 1): the queue is not empty.
+        head_pop (Out, 1): remove the head from the queue at this edge.
+        prev_can_pop, next_can_pop (In, 1): a token from the previous / next queue waits.
+        pop_prev, pop_next (Out, 1): take that token at this edge.
+        prev_can_push, next_can_push (In, 1): the FIFO towards that queue has room.
+        push_prev, push_next (Out, 1): push a token at this edge.
+        start (Out, 1): the engine starts ``instruction`` at this edge.
+        instruction (Out, 128): the instruction being started (the head) in the ``start``
+            cycle, afterwards the one executing (held while ``running``).
+        index (Out, 32): the index of the instruction started last.
+        engine_busy (In, 1): the engine is executing (high from the cycle after ``start``).
+        retire (Out, 1): the instruction completed at this edge (tokens pushed).
+        running (Out, 1): an instruction was started and has not retired.
+        stall (Out, 1): waiting for a token to pop or for room to push one.
+    """
+
+    head: In(INSTRUCTION_BITS)
+    head_index: In(32)
+    head_valid: In(1)
+    head_pop: Out(1)
+    prev_can_pop: In(1)
+    next_can_pop: In(1)
+    pop_prev: Out(1)
+    pop_next: Out(1)
+    prev_can_push: In(1)
+    next_can_push: In(1)
+    push_prev: Out(1)
+    push_next: Out(1)
+    start: Out(1)
+    instruction: Out(INSTRUCTION_BITS)
+    index: Out(32)
+    engine_busy: In(1)
+    retire: Out(1)
+    running: Out(1)
+    stall: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        started = Signal()  # the cycle after start, engine_busy is already high
+        word = Signal(INSTRUCTION_BITS)  # the instruction started last
+        wants_pop_prev, wants_pop_next = (_token_flag(self.head, "pop_prev"),
+                                          _token_flag(self.head, "pop_next"))
+        wants_push_prev, wants_push_next = (_token_flag(word, "push_prev"),
+                                            _token_flag(word, "push_next"))
+        tokens_ready = ((~wants_pop_prev | self.prev_can_pop)
+                        & (~wants_pop_next | self.next_can_pop))
+        room_ready = ((~wants_push_prev | self.prev_can_push)
+                      & (~wants_push_next | self.next_can_push))
+        finished = self.running & ~started & ~self.engine_busy
+        m.d.comb += self.retire.eq(finished & room_ready)
+        m.d.comb += [
+            self.push_prev.eq(self.retire & wants_push_prev),
+            self.push_next.eq(self.retire & wants_push_next),
+        ]
+        can_start = self.head_valid & (~self.running | self.retire)
+        m.d.comb += [
+            self.start.eq(can_start & tokens_ready),
+            self.head_pop.eq(self.start),
+            self.pop_prev.eq(self.start & wants_pop_prev),
+            self.pop_next.eq(self.start & wants_pop_next),
+            self.stall.eq((can_start & ~tokens_ready) | (finished & ~room_ready)),
+        ]
+        m.d.sync += started.eq(self.start)
+        # Engines read the fields in the start cycle, so show them the head then.
+        m.d.comb += self.instruction.eq(Mux(self.start, self.head, word))
+        with m.If(self.start):
+            m.d.sync += [self.running.eq(1), word.eq(self.head), self.index.eq(self.head_index)]
+        with m.Elif(self.retire):
+            m.d.sync += self.running.eq(0)
+        return m

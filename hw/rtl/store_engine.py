@@ -1,0 +1,132 @@
+"""The store engine: STORE's 2-D strided DMA from scratchpad or accumulator rows to DRAM."""
+
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import DRAM_ADDRESS_BITS, INSTRUCTION_BITS
+from ..isa import MEMORIES, Opcode
+from .decoder import instruction_view
+from .memories import RowReadPort
+from .ports import DramPort
+
+SP, ACC = MEMORIES.index("sp"), MEMORIES.index("acc")
+
+
+class StoreEngine(wiring.Component):
+    """Execute one STORE: write on-chip rows to a 2-D block of DRAM elements.
+
+    Element (y, x) is row ``src + y * x_size + x``; its ``lanes`` int8 bytes
+    (scratchpad) or little-endian int32 (accumulator) go to DRAM at any byte
+    address as the masked bus beats that cover them, one beat per cycle while
+    DRAM accepts. The next row is read while the last beat of the previous one
+    is offered, so rows follow each other without a gap. The STORE completes when
+    its last beat is taken by DRAM.
+
+    Ports:
+        start (In, 1): begin executing ``instruction`` (a STORE) at this edge.
+        instruction (In, 128): the STORE, held while ``busy``.
+        busy (Out, 1): high from the cycle after ``start`` until the last beat is taken.
+        dram (Out DramPort): masked write requests.
+        sp_read (Out RowReadPort): scratchpad rows (dim x int8).
+        acc_read (Out RowReadPort): accumulator rows (dim x int32).
+        write_bytes (Out, 16): DRAM bytes of the element whose first beat is taken this
+            cycle (0 otherwise), for the DMA_WRITE_BYTES counter.
+    """
+
+    def __init__(self, config):
+        self.config = config
+        self.bus_bytes = config.dram_bus_bytes
+        self.max_beats = -(-(self.bus_bytes - 1 + config.acc_row_bytes) // self.bus_bytes)
+        super().__init__({
+            "start": In(1),
+            "instruction": In(INSTRUCTION_BITS),
+            "busy": Out(1),
+            "dram": Out(DramPort(self.bus_bytes)),
+            "sp_read": Out(RowReadPort(8 * config.sp_row_bytes, config.sp_address_bits)),
+            "acc_read": Out(RowReadPort(8 * config.acc_row_bytes, config.acc_address_bits)),
+            "write_bytes": Out(16),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, bus = self.config, self.bus_bytes
+        bus_shift = (bus - 1).bit_length()
+        store = instruction_view(Opcode.STORE, self.instruction)
+        row_bytes = cfg.acc_row_bytes
+
+        lanes = Signal(range(cfg.dim + 1))
+        m.d.comb += lanes.eq(Mux(store.lanes == 0, cfg.dim, store.lanes))
+        element_bytes = Signal(range(row_bytes + 1))
+        m.d.comb += element_bytes.eq(Mux(store.mem == ACC, lanes * 4, lanes))
+
+        # ---- read side: walk the block in row order ----
+        remaining = Signal()
+        y = Signal(8)
+        x = Signal(8)
+        on_chip_row = Signal(16)
+        row_address = Signal(DRAM_ADDRESS_BITS)
+        address = Signal(DRAM_ADDRESS_BITS)
+
+        # ---- write side: the element whose row is on the read port ----
+        have = Signal()
+        element_address = Signal(DRAM_ADDRESS_BITS)
+        beat = Signal(range(self.max_beats + 1))
+        offset = Signal(range(bus))
+        m.d.comb += offset.eq(element_address[:bus_shift] if bus_shift else 0)
+        total_beats = Signal(range(self.max_beats + 1))
+        m.d.comb += total_beats.eq((offset + element_bytes + bus - 1) >> bus_shift)
+
+        taken = self.dram.req_valid & self.dram.req_ready
+        last_taken = taken & (beat == total_beats - 1)
+        read = Signal()
+        m.d.comb += read.eq(remaining & (~have | last_taken))
+
+        row = Mux(store.mem == ACC, self.acc_read.data, self.sp_read.data)
+        byte_keep = Cat(*[Const(i) < element_bytes for i in range(row_bytes)])
+        keep_bits = Cat(*[b.replicate(8) for b in byte_keep])
+        span_bits = 8 * bus * self.max_beats
+        shifted = Signal(span_bits)
+        shifted_mask = Signal(bus * self.max_beats)
+        m.d.comb += [
+            shifted.eq((row & keep_bits) << (offset * 8)),
+            shifted_mask.eq(byte_keep << offset),
+        ]
+        with m.Switch(beat):
+            for k in range(self.max_beats):
+                with m.Case(k):
+                    m.d.comb += [
+                        self.dram.req_wdata.eq(shifted[8 * bus * k:8 * bus * (k + 1)]),
+                        self.dram.req_wmask.eq(shifted_mask[bus * k:bus * (k + 1)]),
+                    ]
+        m.d.comb += [
+            self.dram.req_valid.eq(have),
+            self.dram.req_we.eq(1),
+            self.dram.req_addr.eq((element_address & ~(bus - 1)) + (beat << bus_shift)),
+            self.write_bytes.eq(Mux(taken & (beat == 0), element_bytes, 0)),
+            self.sp_read.addr.eq(on_chip_row),
+            self.sp_read.en.eq(read & (store.mem == SP)),
+            self.acc_read.addr.eq(on_chip_row),
+            self.acc_read.en.eq(read & (store.mem == ACC)),
+        ]
+        with m.If(taken):
+            m.d.sync += beat.eq(beat + 1)
+        with m.If(read):
+            m.d.sync += [have.eq(1), beat.eq(0), element_address.eq(address),
+                         on_chip_row.eq(on_chip_row + 1)]
+            with m.If(x == store.x_size - 1):
+                m.d.sync += [x.eq(0), y.eq(y + 1), row_address.eq(row_address + store.y_stride),
+                             address.eq(row_address + store.y_stride)]
+                with m.If(y == store.y_size - 1):
+                    m.d.sync += remaining.eq(0)
+            with m.Else():
+                m.d.sync += [x.eq(x + 1), address.eq(address + store.x_stride)]
+        with m.Elif(last_taken):
+            m.d.sync += have.eq(0)
+
+        m.d.comb += self.busy.eq(remaining | have)
+        with m.If(self.start):
+            m.d.sync += [remaining.eq(1), have.eq(0), x.eq(0), y.eq(0), beat.eq(0),
+                         on_chip_row.eq(store.src), row_address.eq(store.dram),
+                         address.eq(store.dram)]
+        return m

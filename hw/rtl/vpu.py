@@ -1,0 +1,228 @@
+"""The VPU top level: fetch, three command queues with tokens, engines, memories, CSRs."""
+
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.lib import fifo, wiring
+from amaranth.lib.wiring import Out
+
+from ..config import INSTRUCTION_BITS
+from ..isa import Queue
+from ..registers import ErrorCode
+from .compute_engine import ComputeEngine
+from .control_registers import ControlRegisters
+from .decoder import QUEUE_CODES, InstructionDecoder
+from .dram_arbiter import DramArbiter
+from .fetch import InstructionFetch
+from .load_engine import LoadEngine
+from .memories import accumulator, scratchpad
+from .ports import DramPort, RegisterPort
+from .queues import QueueSequencer, TokenFifo
+from .store_engine import StoreEngine
+
+QUEUES = ("load", "compute", "store")
+
+
+class VPU(wiring.Component):
+    """The Kiln VPU: runs an ISA program from DRAM to FINISH, sized by ``config``.
+
+    A host writes PROGRAM_ADDRESS and PROGRAM_COUNT and sets CONTROL.START on the
+    register port; the fetch unit reads the program from DRAM, the decoder sends
+    each instruction to the load, compute or store queue, and each queue's engine
+    executes its instructions in order, synchronised by dependency tokens
+    (kiln.hw.isa). STATUS shows DONE one cycle after FINISH was fetched and every
+    queue has drained; ERROR with ERROR_CODE/ERROR_INDEX on an illegal instruction,
+    a missing FINISH, a token deadlock or when CYCLES reaches a non-zero WATCHDOG.
+
+    Ports (see docs/rtl.md; clock ``clk``, synchronous reset ``rst``):
+        csr (Out RegisterPort): the memory-mapped register port (kiln.hw.registers).
+        dram (Out DramPort(config.dram_bus_bytes)): the DRAM port (VPU is master).
+    """
+
+    def __init__(self, config):
+        config.validate()
+        self.config = config
+        super().__init__({"csr": Out(RegisterPort()),
+                          "dram": Out(DramPort(config.dram_bus_bytes))})
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        buffer_depth = max(8, cfg.dram_latency + 8)
+
+        m.submodules.control = control = ControlRegisters(cfg)
+        m.submodules.fetch = fetch = InstructionFetch(cfg.dram_bus_bytes, buffer_depth)
+        m.submodules.decoder = decoder = InstructionDecoder()
+        m.submodules.arbiter = arbiter = DramArbiter(cfg.dram_bus_bytes, 3,
+                                                     max_reads=2 * buffer_depth)
+        m.submodules.load = load = LoadEngine(cfg, buffer_depth)
+        m.submodules.compute = compute = ComputeEngine(cfg)
+        m.submodules.store = store = StoreEngine(cfg)
+        m.submodules.scratchpad = sp = scratchpad(cfg, read_ports=3)
+        m.submodules.accumulator = acc = accumulator(cfg, read_ports=3)
+        wiring.connect(m, wiring.flipped(self.csr), control.csr)
+        wiring.connect(m, wiring.flipped(self.dram), arbiter.memory)
+        wiring.connect(m, fetch.dram, arbiter.master0)
+        wiring.connect(m, load.dram, arbiter.master1)
+        wiring.connect(m, store.dram, arbiter.master2)
+
+        # ---- memories: compute writes first, LOAD waits; read ports by owner ----
+        m.d.comb += [
+            sp.write.addr.eq(Mux(compute.sp_write.en, compute.sp_write.addr, load.sp_write.addr)),
+            sp.write.data.eq(Mux(compute.sp_write.en, compute.sp_write.data, load.sp_write.data)),
+            sp.write.en.eq(compute.sp_write.en | load.sp_write.en),
+            load.sp_write_ready.eq(~compute.sp_write.en),
+            acc.write.addr.eq(Mux(compute.acc_write.en, compute.acc_write.addr,
+                                  load.acc_write.addr)),
+            acc.write.data.eq(Mux(compute.acc_write.en, compute.acc_write.data,
+                                  load.acc_write.data)),
+            acc.write.en.eq(compute.acc_write.en | load.acc_write.en),
+            load.acc_write_ready.eq(~compute.acc_write.en),
+        ]
+        wiring.connect(m, compute.sp_read_a, sp.read0)
+        wiring.connect(m, compute.sp_read_b, sp.read1)
+        wiring.connect(m, store.sp_read, sp.read2)
+        wiring.connect(m, compute.acc_read_a, acc.read0)
+        wiring.connect(m, compute.acc_read_b, acc.read1)
+        wiring.connect(m, store.acc_read, acc.read2)
+
+        # ---- run state ----
+        running = Signal()
+        done = Signal()
+        error = Signal()
+        error_code = Signal(8)
+        error_index = Signal(32)
+        finish_seen = Signal()
+
+        # ---- command queues, sequencers, tokens ----
+        depths = {"load": cfg.load_queue_depth, "compute": cfg.compute_queue_depth,
+                  "store": cfg.store_queue_depth}
+        queues, sequencers = {}, {}
+        for name in QUEUES:
+            queues[name] = m.submodules[f"{name}_queue"] = fifo.SyncFIFOBuffered(
+                width=INSTRUCTION_BITS + 32, depth=depths[name])
+            sequencers[name] = m.submodules[f"{name}_sequencer"] = QueueSequencer()
+        engines = {"load": load, "compute": compute, "store": store}
+        for name in QUEUES:
+            queue, seq, engine = queues[name], sequencers[name], engines[name]
+            m.d.comb += [
+                seq.head.eq(queue.r_data[:INSTRUCTION_BITS]),
+                seq.head_index.eq(queue.r_data[INSTRUCTION_BITS:]),
+                seq.head_valid.eq(queue.r_rdy & running),
+                queue.r_en.eq(seq.head_pop | ~running),
+                engine.start.eq(seq.start),
+                engine.instruction.eq(seq.instruction),
+                seq.engine_busy.eq(engine.busy),
+            ]
+        tokens = {}
+        for source, sink in (("load", "compute"), ("compute", "load"),
+                             ("compute", "store"), ("store", "compute")):
+            tokens[source, sink] = m.submodules[f"tokens_{source}_to_{sink}"] = \
+                TokenFifo(cfg.token_queue_depth)
+            m.d.comb += tokens[source, sink].clear.eq(control.start)
+        neighbours = {"load": (None, "compute"), "compute": ("load", "store"),
+                      "store": ("compute", None)}
+        for name in QUEUES:
+            seq = sequencers[name]
+            prev, next_ = neighbours[name]
+            for side, other in (("prev", prev), ("next", next_)):
+                if other is None:
+                    m.d.comb += [getattr(seq, f"{side}_can_pop").eq(0),
+                                 getattr(seq, f"{side}_can_push").eq(0)]
+                    continue
+                incoming, outgoing = tokens[other, name], tokens[name, other]
+                m.d.comb += [
+                    getattr(seq, f"{side}_can_pop").eq(incoming.can_pop),
+                    incoming.pop.eq(getattr(seq, f"pop_{side}")),
+                    getattr(seq, f"{side}_can_push").eq(outgoing.can_push),
+                    outgoing.push.eq(getattr(seq, f"push_{side}")),
+                ]
+
+        # ---- fetch and dispatch ----
+        m.d.comb += [
+            fetch.start.eq(control.start),
+            fetch.base.eq(control.program_address),
+            fetch.count.eq(control.program_count),
+            decoder.instruction.eq(fetch.instruction),
+        ]
+        dispatching = fetch.valid & running & ~finish_seen
+        target_ready = Signal()
+        with m.Switch(decoder.queue):
+            for name in QUEUES:
+                with m.Case(QUEUE_CODES[Queue(name)]):
+                    m.d.comb += target_ready.eq(queues[name].w_rdy)
+        for name in QUEUES:
+            queue = queues[name]
+            code = QUEUE_CODES[Queue(name)]
+            m.d.comb += [
+                queue.w_data.eq(Cat(fetch.instruction, fetch.index)),
+                queue.w_en.eq(dispatching & ~decoder.illegal & ~decoder.finish
+                              & (decoder.queue == code)),
+            ]
+        stall_fetch = dispatching & ~decoder.illegal & ~decoder.finish & ~target_ready
+        m.d.comb += fetch.ready.eq(Mux(dispatching, decoder.illegal | decoder.finish
+                                       | target_ready, 1))
+
+        # ---- the oldest instruction not yet retired (for TIMEOUT and DEADLOCK) ----
+        candidates = []
+        for name in QUEUES:
+            seq, queue = sequencers[name], queues[name]
+            candidates.append((seq.running | queue.r_rdy,
+                               Mux(seq.running, seq.index, queue.r_data[INSTRUCTION_BITS:])))
+        oldest = fetch.index
+        for number, (valid, index) in enumerate(candidates):
+            older = Signal(32, name=f"oldest{number}")
+            m.d.comb += older.eq(Mux(valid & (index < oldest), index, oldest))
+            oldest = older
+
+        # ---- completion, errors, watchdog, deadlock ----
+        idle = Signal()
+        m.d.comb += idle.eq(Cat(*[~queues[n].r_rdy & ~sequencers[n].running
+                                  for n in QUEUES]).all() & ~fetch.draining)
+        blocked = Cat(*[sequencers[n].stall | (~sequencers[n].running & ~queues[n].r_rdy)
+                        for n in QUEUES]).all()
+        waiting = Cat(*[sequencers[n].stall for n in QUEUES]).any()
+        deadlocked = Signal()
+        m.d.sync += deadlocked.eq(running & blocked & waiting & (finish_seen | stall_fetch))
+
+        def fail(code, index):
+            return [running.eq(0), error.eq(1), error_code.eq(code), error_index.eq(index)]
+
+        with m.If(running):
+            with m.If(dispatching & decoder.illegal):
+                m.d.sync += fail(ErrorCode.ILLEGAL_OPCODE, fetch.index)
+            with m.Elif(dispatching & decoder.finish):
+                m.d.sync += finish_seen.eq(1)
+            with m.Elif(~finish_seen & ~fetch.busy):
+                m.d.sync += fail(ErrorCode.NO_FINISH, control.program_count)
+            with m.If((control.watchdog != 0) & (control.cycles >= control.watchdog)):
+                m.d.sync += fail(ErrorCode.TIMEOUT, oldest)
+            with m.Elif(deadlocked & running & blocked & waiting):
+                m.d.sync += fail(ErrorCode.DEADLOCK, oldest)
+            with m.Elif(finish_seen & idle):
+                m.d.sync += [running.eq(0), done.eq(1)]
+        m.d.comb += fetch.stop.eq(~running | finish_seen | (dispatching & (decoder.finish
+                                                                          | decoder.illegal)))
+        with m.If(control.clear):
+            m.d.sync += [done.eq(0), error.eq(0), error_code.eq(0), error_index.eq(0)]
+        with m.If(control.start):
+            m.d.sync += [running.eq(1), done.eq(0), error.eq(0), error_code.eq(0),
+                         error_index.eq(0), finish_seen.eq(0)]
+
+        retired = Signal(2)
+        m.d.comb += retired.eq(sequencers["load"].retire + sequencers["compute"].retire
+                               + sequencers["store"].retire + (running & finish_seen & idle))
+        m.d.comb += [
+            control.running.eq(running), control.done.eq(done), control.error.eq(error),
+            control.error_code.eq(error_code), control.error_index.eq(error_index),
+            control.retired.eq(retired),
+            control.macs.eq(compute.macs),
+            control.read_bytes.eq(load.read_bytes),
+            control.write_bytes.eq(store.write_bytes),
+            control.busy_load.eq(sequencers["load"].running),
+            control.busy_compute.eq(sequencers["compute"].running),
+            control.busy_store.eq(sequencers["store"].running),
+            control.stall_load.eq(sequencers["load"].stall),
+            control.stall_compute.eq(sequencers["compute"].stall),
+            control.stall_store.eq(sequencers["store"].stall),
+            control.stall_fetch.eq(stall_fetch),
+        ]
+        return m
