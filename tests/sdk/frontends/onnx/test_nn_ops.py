@@ -339,3 +339,41 @@ def test_conv_channel_mismatch_is_a_shape_error():
     with pytest.raises(ShapeInferenceError, match="conv0.*channels"):
         convert_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
 
+
+
+def test_dilated_average_and_lp_pool():
+    x = rand(1, 2, 9, 8)
+    attrs = {"kernel_shape": [3, 2], "dilations": [2, 2], "strides": [1, 2], "pads": [1, 1, 2, 0]}
+    check("AveragePool", {"x": x}, {**attrs, "count_include_pad": 0}, opset=19)
+    check("AveragePool", {"x": x}, {**attrs, "count_include_pad": 1, "ceil_mode": 1}, opset=19)
+    check("LpPool", {"x": x}, {**attrs, "p": 3}, opset=18, atol=1e-4)
+
+
+def test_batch_norm_training_mode():
+    x = rand(3, 4, 2, 5)
+    stats = {"s": rand(4), "b": rand(4), "m": rand(4), "v": rand(4, low=0.5, high=2.0)}
+    check("BatchNormalization", {"x": x, **stats}, {"training_mode": 1, "momentum": 0.8}, consts=tuple(stats),
+          opset=15, outputs=3, atol=1e-4)
+
+
+@pytest.mark.parametrize("opset,axis", [(11, 1), (13, -1), (13, 0)])
+def test_hardmax(opset, axis):
+    x = rand(3, 4, 5)
+    x[0, 0, :2] = 1.5  # a tie: the first maximum wins
+    check("Hardmax", {"x": x}, {"axis": axis}, opset=opset)
+
+
+def test_shrink_and_rms_norm():
+    check("Shrink", {"x": rand(4, 5)}, {"lambd": 0.6, "bias": 0.2})
+    check("RMSNormalization", {"x": rand(2, 3, 8), "s": rand(8)}, {"epsilon": 1e-5}, consts=("s",), opset=23,
+          atol=1e-4)
+
+
+@pytest.mark.parametrize("attrs,heads", [({}, None), ({"is_causal": 1}, None),
+                                         ({"q_num_heads": 4, "kv_num_heads": 2}, (4, 2))])
+def test_attention_function_expansion(attrs, heads):
+    if heads is None:
+        q, k, v = rand(2, 3, 5, 8), rand(2, 3, 6, 8), rand(2, 3, 6, 8)
+    else:
+        q, k, v = rand(2, 5, 4 * 8), rand(2, 6, 2 * 8), rand(2, 6, 2 * 8)
+    check("Attention", {"q": q, "k": k, "v": v}, attrs, opset=23, atol=1e-4)
