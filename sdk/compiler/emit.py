@@ -121,6 +121,77 @@ def _split_counts(total: int, limit: int = MAX_COUNT):
         start += limit
 
 
+@dataclass
+class ConvPlan:
+    """How a convolution-shaped layer is tiled.
+
+    ``band`` output rows per tile; ``block`` output channel groups share each loaded
+    input chunk (input reuse); ``chunk`` input channel groups are loaded per step.
+    """
+
+    band: int
+    block: int
+    chunk: int
+    s_in: int
+    plane: int
+    cycles: int
+
+
+def plan_conv(config: VPUConfig, spec: ConvSpec, active: np.ndarray) -> ConvPlan:
+    """Return the tiling with the fewest estimated cycles that fits the on-chip memories.
+
+    The estimate takes each step as max(its DMA cycles, its array cycles), as the
+    double-buffered pipeline overlaps them.
+    """
+    dim = config.dim
+    kh, kw = spec.kernel
+    sy, _ = spec.stride
+    dy, _ = spec.dilation
+    pt, pl, pb, pr = spec.pads
+    oh, ow = spec.out_size
+    xp = pl + spec.width + pr
+    ocg, n_in = active.shape[:2]
+    n8 = len(spec.int8_outputs)
+    params = 1 + 2 * n8
+    used = active.any(axis=(2, 3))  # [ocg, n_in]
+    taps = active.sum(axis=(2, 3))  # [ocg, n_in] weight tiles
+    lat = config.dram_latency
+    best = None
+    bands = sorted({min(oh, MAX_XY)} | {-(-oh // k) for k in range(1, oh + 1) if -(-oh // k) <= MAX_XY})
+    for ob in reversed(bands):
+        rows = ob * ow
+        yb = (ob - 1) * sy + (kh - 1) * dy + 1
+        if yb > MAX_XY:
+            continue
+        plane = yb * xp
+        for block in sorted({1, 2, 4, 8, 16, ocg}):
+            if block > ocg or 2 * block * (rows + params) + 1 > config.acc_depth:
+                continue
+            s_in = (config.sp_depth - 2 * n8 * block * rows) // 2
+            widest = max(int(used[o:o + block].any(axis=0).sum()) for o in range(0, ocg, block))
+            chunk = min(widest, s_in // (plane + block * kh * kw * dim)) if s_in > 0 else 0
+            if chunk < 1:
+                continue
+            n_bands = -(-oh // ob)
+            cycles = 0
+            for o in range(0, ocg, block):
+                igs = np.flatnonzero(used[o:o + block].any(axis=0))
+                for c0 in range(0, len(igs), chunk):
+                    part = igs[c0:c0 + chunk]
+                    tiles = int(taps[o:o + block][:, part].sum())
+                    load = len(part) * (lat + yb * xp) + block * lat + tiles * dim
+                    compute = tiles * (dim + rows) + 2 * dim * block * kh * kw
+                    cycles += max(load, compute)
+                cycles += block * (2 * rows + lat)
+            cycles *= n_bands
+            if best is None or cycles < best.cycles:
+                best = ConvPlan(ob, block, chunk, s_in, plane, cycles)
+    if best is None:
+        raise CompileError(f"{spec.name}: no tiling fits the scratchpad ({config.sp_depth} rows) and "
+                           f"accumulator ({config.acc_depth} rows)")
+    return best
+
+
 def conv_steps(builder: ProgramBuilder, spec: ConvSpec) -> tuple[list[Step], int]:
     """Return the steps of a convolution-shaped layer and its MAC count."""
     cfg = builder.config
@@ -149,37 +220,14 @@ def conv_steps(builder: ProgramBuilder, spec: ConvSpec) -> tuple[list[Step], int
     for og in range(ocg):
         if not active[og].any():
             active[og, og % n_in, 0, 0] = True
-    active_groups = [np.flatnonzero(active[og].any(axis=(1, 2))) for og in range(ocg)]
-    most = max(len(a) for a in active_groups)
-
+    plan = plan_conv(cfg, spec, active)
+    ob, block, chunk, s_in, plane = plan.band, plan.block, plan.chunk, plan.s_in, plan.plane
     n8 = len(spec.int8_outputs)
     params = 1 + 2 * n8
-    plan = None
-    for ob in range(min(oh, MAX_XY), 0, -1):
-        rows = ob * ow
-        if 2 * rows + 2 * params + 1 > cfg.acc_depth:
-            continue
-        s_in = (cfg.sp_depth - 2 * n8 * rows) // 2
-        yb = (ob - 1) * sy + (kh - 1) * dy + 1
-        if s_in <= 0 or yb > MAX_XY:
-            continue
-        plane = yb * xp
-        chunk = min(most, s_in // (plane + kh * kw * dim))
-        if chunk < 1:
-            continue
-        if plan is None:
-            plan = (ob, chunk, s_in, plane)
-        if chunk == most and (ob >= min(oh, 4) or plan[1] < most):
-            plan = (ob, chunk, s_in, plane)
-            break
-    if plan is None:
-        raise CompileError(f"{spec.name}: no tiling fits the scratchpad ({cfg.sp_depth} rows) and "
-                           f"accumulator ({cfg.acc_depth} rows)")
-    ob, chunk, s_in, plane = plan
     acc_rows = ob * ow
     out_base = 2 * s_in
-    prm_base = 2 * acc_rows
-    weight_cache: dict[tuple[int, tuple[int, ...]], tuple[int, list]] = {}
+    prm_base = 2 * block * acc_rows
+    weight_cache: dict[tuple[int, tuple[int, ...]], tuple[int, list, int]] = {}
 
     def weights_for(og: int, igs: tuple[int, ...]):
         key = (og, igs)
@@ -197,10 +245,9 @@ def conv_steps(builder: ProgramBuilder, spec: ConvSpec) -> tuple[list[Step], int
                                and active[og, igs[slot + run], ky, kx]):
                             run += 1
                         descs.append((ky, kx, slot, run, len(tile_list)))
-                        tile_list.extend(tiles[og, :, igs[slot + r], :, ky, kx].T
-                                         for r in range(run))
+                        tile_list.extend(tiles[og, :, igs[slot + r], :, ky, kx].T for r in range(run))
                         slot += run
-            address = builder.add_constant(np.stack(tile_list).astype(np.int8))
+            address = builder.add_constant(np.stack(tile_list).astype(np.int8)) if tile_list else 0
             weight_cache[key] = (address, descs, len(tile_list))
         return weight_cache[key]
 
@@ -208,13 +255,13 @@ def conv_steps(builder: ProgramBuilder, spec: ConvSpec) -> tuple[list[Step], int
 
     def params_for(og: int) -> int:
         if og not in param_cache:
-            block = np.zeros((params, dim), np.int32)
+            table = np.zeros((params, dim), np.int32)
             lo, hi = og * dim, min(og * dim + dim, c_out)
-            block[0, :hi - lo] = spec.bias[lo:hi]
+            table[0, :hi - lo] = spec.bias[lo:hi]
             for v, out in enumerate(spec.int8_outputs):
-                block[1 + 2 * v, :hi - lo] = out.multiplier[lo:hi]
-                block[2 + 2 * v, :hi - lo] = out.shift[lo:hi]
-            param_cache[og] = builder.add_constant(block)
+                table[1 + 2 * v, :hi - lo] = out.multiplier[lo:hi]
+                table[2 + 2 * v, :hi - lo] = out.shift[lo:hi]
+            param_cache[og] = builder.add_constant(table)
         return param_cache[og]
 
     steps: list[Step] = []
@@ -228,16 +275,14 @@ def conv_steps(builder: ProgramBuilder, spec: ConvSpec) -> tuple[list[Step], int
             iy_end = (band + ob_act - 1) * sy - pt + (kh - 1) * dy
             pad_top, pad_bottom = max(0, -iy_start), max(0, iy_end - (h - 1))
             y0, y1 = max(iy_start, 0), min(iy_end, h - 1)
-            for og in range(ocg):
-                acc_base = (tile % 2) * acc_rows
-                prm = prm_base + (tile % 2) * params
-                igs_all = tuple(int(g) for g in active_groups[og])
-                chunks = [igs_all[i:i + chunk] for i in range(0, len(igs_all), chunk)]
-                first_gemm = True
+            for first_og in range(0, ocg, block):
+                ogs = list(range(first_og, min(first_og + block, ocg)))
+                parity = tile % 2
+                union = tuple(int(g) for g in np.flatnonzero(active[ogs].any(axis=(0, 2, 3))))
+                chunks = [union[i:i + chunk] for i in range(0, len(union), chunk)]
+                first_gemm = dict.fromkeys(ogs, True)
                 for ci, igs in enumerate(chunks):
-                    parity = len(steps) % 2
-                    in_base = parity * s_in
-                    w_base = in_base + len(igs) * plane
+                    in_base = (len(steps) % 2) * s_in
                     loads = []
                     for slot, ig in enumerate(igs):
                         view, g = spec.sources[ig]
@@ -247,56 +292,68 @@ def conv_steps(builder: ProgramBuilder, spec: ConvSpec) -> tuple[list[Step], int
                             dram=view.address + ((b * vg + g) * h + y0) * w * dim,
                             y_size=y1 - y0 + 1, x_size=w, y_stride=w * dim, x_stride=dim, lanes=0,
                             pad_top=pad_top, pad_bottom=pad_bottom, pad_left=pl, pad_right=pr))
-                    w_addr, descs, n_tiles = weights_for(og, igs)
-                    for start, size in _split_counts(n_tiles, MAX_XY):
-                        loads.append(Instruction(
-                            "LOAD", mem="sp", dst=w_base + start * dim,
-                            dram=w_addr + start * dim * dim, y_size=size, x_size=dim,
-                            y_stride=dim * dim, x_stride=dim))
-                    if ci == 0:
-                        loads.append(Instruction(
-                            "LOAD", mem="acc", dst=prm, dram=params_for(og), y_size=1,
-                            x_size=params, y_stride=0, x_stride=4 * dim))
+                    w_base = in_base + len(igs) * plane
                     computes = []
-                    for ky, kx, slot, run, offset in descs:
-                        computes.append(Instruction(
-                            "GEMM", accumulate=0 if first_gemm else 1, acc=acc_base,
-                            inp=in_base + slot * plane + ky * dy * xp + kx * dx,
-                            wgt=w_base + offset * dim, k_count=run, k_inp_inc=plane if run > 1 else 0,
-                            o_count=ob_act, o_inp_inc=sy * xp, o_acc_inc=ow, i_count=ow,
-                            i_inp_inc=sx))
-                        first_gemm = False
-                        macs += run * ob_act * ow * dim * dim
+                    for j, og in enumerate(ogs):
+                        w_addr, descs, n_tiles = weights_for(og, igs)
+                        for start, size in _split_counts(n_tiles, MAX_XY):
+                            loads.append(Instruction(
+                                "LOAD", mem="sp", dst=w_base + start * dim,
+                                dram=w_addr + start * dim * dim, y_size=size, x_size=dim,
+                                y_stride=dim * dim, x_stride=dim))
+                        if ci == 0:
+                            loads.append(Instruction(
+                                "LOAD", mem="acc", dst=prm_base + (parity * block + j) * params,
+                                dram=params_for(og), y_size=1, x_size=params, y_stride=0, x_stride=4 * dim))
+                        acc_base = (parity * block + j) * acc_rows
+                        for ky, kx, slot, run, offset in descs:
+                            computes.append(Instruction(
+                                "GEMM", accumulate=0 if first_gemm[og] else 1, acc=acc_base,
+                                inp=in_base + slot * plane + ky * dy * xp + kx * dx,
+                                wgt=w_base + offset * dim, k_count=run, k_inp_inc=plane if run > 1 else 0,
+                                o_count=ob_act, o_inp_inc=sy * xp, o_acc_inc=ow, i_count=ow, i_inp_inc=sx))
+                            first_gemm[og] = False
+                            macs += run * ob_act * ow * dim * dim
+                        w_base += n_tiles * dim
                     stores = []
-                    last = ci == len(chunks) - 1
-                    if last:
-                        if spec.bias[og * dim:og * dim + dim].any():
-                            for start, size in _split_counts(rows):
-                                computes.append(Instruction(
-                                    "VADD", src_mem="acc", dst=acc_base + start, src=prm, count=size,
-                                    dst_stride=1, src_stride=0))
-                        out_rows = (tile % 2) * n8 * acc_rows
-                        for v, out in enumerate(spec.int8_outputs):
-                            dst = out_base + out_rows + v * acc_rows
-                            for start, size in _split_counts(rows):
-                                computes.append(Instruction(
-                                    "VREQ", src=acc_base + start, dst=dst + start, param=prm + 1 + 2 * v,
-                                    count=size, src_stride=1, dst_stride=1, zero_point=0,
-                                    lo=out.lo, hi=out.hi))
-                            stores.append(Instruction(
-                                "STORE", mem="sp", src=dst,
-                                dram=out.view.address + ((b * ocg + og) * oh + band) * ow * dim,
-                                y_size=ob_act, x_size=ow, y_stride=ow * dim, x_stride=dim))
-                        if spec.acc_output is not None:
-                            stores.append(Instruction(
-                                "STORE", mem="acc", src=acc_base,
-                                dram=spec.acc_output + ((b * ocg + og) * oh + band) * ow * dim * 4,
-                                y_size=ob_act, x_size=ow, y_stride=ow * dim * 4, x_stride=dim * 4))
-                        if not stores:
-                            raise CompileError(f"{spec.name}: layer has no output")
+                    if ci == len(chunks) - 1:
+                        for j, og in enumerate(ogs):
+                            stores += _epilogue(spec, computes, og, (parity * block + j) * acc_rows,
+                                                prm_base + (parity * block + j) * params,
+                                                out_base + (parity * block + j) * n8 * acc_rows,
+                                                b, band, ob_act, rows, ocg, dim)
+                    if not computes:
+                        raise CompileError(f"{spec.name}: a step without array work")
                     steps.append(Step(loads, computes, stores, tile=tile, first_in_tile=ci == 0))
                 tile += 1
     return steps, macs
+
+
+def _epilogue(spec: ConvSpec, computes: list[Instruction], og: int, acc_base: int, prm: int, out_rows: int,
+              b: int, band: int, ob_act: int, rows: int, ocg: int, dim: int) -> list[Instruction]:
+    """Append one output group's bias add and requantizations; return its stores."""
+    oh, ow = spec.out_size
+    if spec.bias[og * dim:og * dim + dim].any():
+        for start, size in _split_counts(rows):
+            computes.append(Instruction("VADD", src_mem="acc", dst=acc_base + start, src=prm, count=size,
+                                        dst_stride=1, src_stride=0))
+    stores = []
+    for v, out in enumerate(spec.int8_outputs):
+        dst = out_rows + v * rows
+        for start, size in _split_counts(rows):
+            computes.append(Instruction(
+                "VREQ", src=acc_base + start, dst=dst + start, param=prm + 1 + 2 * v, count=size,
+                src_stride=1, dst_stride=1, zero_point=0, lo=out.lo, hi=out.hi))
+        stores.append(Instruction(
+            "STORE", mem="sp", src=dst, dram=out.view.address + ((b * ocg + og) * oh + band) * ow * dim,
+            y_size=ob_act, x_size=ow, y_stride=ow * dim, x_stride=dim))
+    if spec.acc_output is not None:
+        stores.append(Instruction(
+            "STORE", mem="acc", src=acc_base, dram=spec.acc_output + ((b * ocg + og) * oh + band) * ow * dim * 4,
+            y_size=ob_act, x_size=ow, y_stride=ow * dim * 4, x_stride=dim * 4))
+    if not stores:
+        raise CompileError(f"{spec.name}: layer has no output")
+    return stores
 
 
 def maxpool_steps(builder: ProgramBuilder, spec: MaxPoolSpec) -> list[Step]:

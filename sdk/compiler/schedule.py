@@ -36,6 +36,37 @@ def _flag(instructions: list[Instruction], index: int, **flags: int) -> None:
     instructions[index] = instructions[index].replace(**flags)
 
 
+def _busy(instruction: Instruction) -> int:
+    """Return a rough duration in cycles, to order dispatch like execution."""
+    op = instruction.opcode.name
+    if op == "GEMM":
+        i = instruction
+        return i.k_count * (16 + i.o_count * i.i_count)
+    if op in ("LOAD", "STORE"):
+        return 20 + instruction.y_size * instruction.x_size
+    return instruction.count if op != "FINISH" else 1
+
+
+def _interleave(loads: list[Instruction], computes: list[Instruction]) -> list[Instruction]:
+    """Merge the next step's loads with this step's computes in order of estimated start time.
+
+    The fetch unit dispatches in program order into queues a few entries deep, so a long
+    run of one queue's instructions would hold back the other queue; the two lists touch
+    different scratchpad halves, so any merge of them is safe.
+    """
+    merged, a, b, time_a, time_b = [], 0, 0, 0, 0
+    while a < len(loads) or b < len(computes):
+        if b >= len(computes) or (a < len(loads) and time_a <= time_b):
+            merged.append(loads[a])
+            time_a += _busy(loads[a])
+            a += 1
+        else:
+            merged.append(computes[b])
+            time_b += _busy(computes[b])
+            b += 1
+    return merged
+
+
 def schedule_layer(steps: list[Step], after_barrier: bool, barrier_after: bool,
                    barrier_row: int) -> list[Instruction]:
     """Return the layer's instructions in program order with token flags set.
@@ -65,9 +96,7 @@ def schedule_layer(steps: list[Step], after_barrier: bool, barrier_after: bool,
                 _flag(step.stores, -1, push_prev=1)
     program = list(steps[0].loads)
     for t, step in enumerate(steps):
-        if t + 1 < count:
-            program.extend(steps[t + 1].loads)
-        program.extend(step.computes)
+        program.extend(_interleave(steps[t + 1].loads if t + 1 < count else [], step.computes))
         program.extend(step.stores)
     if barrier_after:
         program.append(Instruction("VCLIP", dst=barrier_row, count=1, dst_stride=1, lo=INT32_MIN,
