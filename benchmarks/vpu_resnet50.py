@@ -41,7 +41,8 @@ def main() -> None:
     compiled = core.compile_model(quantized, "HETERO:VPU,CPU", properties)
     seconds = time.perf_counter() - start
     hetero = compiled.executable
-    programs = [e.program for s, e in zip(hetero.placement.subgraphs, hetero.executables) if s.device == "VPU"]
+    programs = [e.program for s, e in zip(hetero.placement.subgraphs, hetero.executables)
+                if s.device == "VPU"]
     convs = hetero.placement.count("VPU", ("Convolution",))
     print(f"compile (HETERO:VPU,CPU, {config.dim}x{config.dim}): {seconds:.2f} s; "
           f"{convs} convolutions on the VPU; {sum(len(p.instructions) for p in programs):,} instructions")
@@ -63,7 +64,8 @@ def main() -> None:
           f"MAC utilisation {conv_macs / (conv_cycles * config.dim ** 2):.1%}")
     if args.layers:
         for r in rows:
-            print(f"  {r['node_name'][:24]:24s} {r['node_type']:8s} {r['cycles']:>10,d} {r['utilisation']:6.1%}")
+            print(f"  {r['node_name'][:24]:24s} {r['node_type']:8s} {r['cycles']:>10,d} "
+                  f"{r['utilisation']:6.1%}")
 
 
 if __name__ == "__main__":

@@ -349,8 +349,9 @@ def _epilogue(spec: ConvSpec, computes: list[Instruction], og: int, acc_base: in
             y_size=ob_act, x_size=ow, y_stride=ow * dim, x_stride=dim))
     if spec.acc_output is not None:
         stores.append(Instruction(
-            "STORE", mem="acc", src=acc_base, dram=spec.acc_output + ((b * ocg + og) * oh + band) * ow * dim * 4,
-            y_size=ob_act, x_size=ow, y_stride=ow * dim * 4, x_stride=dim * 4))
+            "STORE", mem="acc", src=acc_base,
+            dram=spec.acc_output + ((b * ocg + og) * oh + band) * ow * dim * 4, y_size=ob_act,
+            x_size=ow, y_stride=ow * dim * 4, x_stride=dim * 4))
     if not stores:
         raise CompileError(f"{spec.name}: layer has no output")
     return stores
