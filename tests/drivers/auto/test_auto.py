@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from kiln import CompileError, Core, DeviceError
-from kiln.drivers.plugin import Executable, Plugin
+from kiln.drivers.plugin import PLUGINS, Executable, Plugin, load_plugins
 from kiln.ir import ElementType, Model, constant, evaluate, make, parameter
 
 TAKES = {"Convolution", "MatMul", "Add", "Relu"}
@@ -32,6 +32,15 @@ class AutoTestAccPlugin(Plugin):
         if properties.get("AUTOACC_FAIL"):
             raise CompileError("layer 'conv' too large for any tiling (test)")
         return _Reference(model)
+
+
+PLUGINS.pop(AutoTestAccPlugin.device_name)  # registered only while a test of this file runs
+
+
+@pytest.fixture(autouse=True)
+def autoacc_device(monkeypatch):
+    load_plugins()
+    monkeypatch.setitem(PLUGINS, AutoTestAccPlugin.device_name, AutoTestAccPlugin)
 
 
 def _model(with_pool: bool = False, heavy: bool = True) -> Model:
