@@ -157,7 +157,11 @@ class CpuProgram:
                     chain_slots.append(-1 if step.kind == "anchor" and operand == step.node.output(0)
                                        else self._slot(operand))
 
+        elements = int(np.prod(shape, dtype=np.int64))
+        threads_for = _threads_for(elements)
+
         def output(arena):
+            numba.set_num_threads(threads_for(arena))
             return arena.view(buffer, shape) if buffer is not None else np.empty(shape, np.float32)
 
         def finish(env, out):
@@ -198,10 +202,21 @@ class CpuProgram:
         return CpuStep(step, f"numba_{step.node.type_name.lower()}", run_rows, reads, writes)
 
 
+PARALLEL_MIN_ELEMENTS = 1 << 15
+"""Kernels writing fewer elements run on one thread: waking numba's workers costs more."""
+
+
+def _threads_for(elements: int) -> Callable:
+    if elements >= PARALLEL_MIN_ELEMENTS:
+        return lambda arena: arena.threads
+    return lambda arena: 1
+
+
 class Arena:
     """The reusable buffers of one in-flight inference: planned slots and conv scratch."""
 
-    def __init__(self, program: CpuProgram, gemm: Callable):
+    def __init__(self, program: CpuProgram, gemm: Callable, threads: int):
+        self.threads = threads
         self.slots = [np.empty(n // 4, np.float32) for n in program.plan.slot_bytes]
         self.workspace = np.empty(max(program.workspace_bytes // 4, 1), np.float32)
         self.gemm = gemm
@@ -250,10 +265,10 @@ class CpuExecutable(Executable):
             pool = self._arenas.setdefault(key, [])
             arena = pool.pop() if pool else None
         if arena is None:
-            arena = Arena(program, team(self.threads).matmul)
+            threads = min(self.threads, numba.config.NUMBA_NUM_THREADS)
+            arena = Arena(program, team(self.threads).matmul, threads)
         previous = set_blas_threads(1)
         try:
-            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
             return self._run(program, arena, inputs)
         finally:
             if previous is not None:

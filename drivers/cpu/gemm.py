@@ -1,11 +1,21 @@
 """Parallel f32 GEMM: one single-threaded BLAS call per core on a block of the output.
 
-OpenBLAS's own thread pool spins (``sched_yield``) between calls; interleaved
-with numba's parallel loops on a 2-core machine, that spinning starved the
-kernels between GEMMs (ResNet-50 used 5x the CPU time of a single-threaded
-run). So Kiln switches BLAS to one thread *in its own threads only*
-(``openblas_set_num_threads_local``) and splits each GEMM into blocks that its
-own persistent workers and the calling thread compute at once.
+Two measured problems with calling numpy's BLAS from the kernels:
+
+- OpenBLAS's own thread pool spins (``sched_yield``) between calls; interleaved
+  with numba's parallel loops on a 2-core machine, that spinning starved the
+  kernels between GEMMs (ResNet-50 used 5x the CPU time of a single-threaded run).
+- numpy's OpenBLAS picks its kernels by CPU model and falls back to the AVX2
+  "Haswell" kernels on AVX-512 CPUs it does not know (e.g. recent AMD EPYC),
+  1.5x slower than its "SkylakeX" kernels there.
+
+So Kiln loads a *private* instance of the same OpenBLAS library (a copy of
+numpy's, under the kernel cache directory), single-threaded, with the AVX-512
+kernels when the CPU has AVX-512F and numpy's instance chose an AVX2 core, and
+splits each GEMM into blocks that its own persistent workers and the calling
+thread compute at once. numpy's own BLAS is left as the user set it.
+Set ``KILN_PRIVATE_BLAS=0`` to use numpy's BLAS (per-thread single-threaded),
+``KILN_BLAS_CORETYPE`` to force an OpenBLAS core name.
 """
 
 from __future__ import annotations
@@ -13,33 +23,167 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
+import shutil
 import threading
 
 import numpy as np
 
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+def _numpy_openblas_path() -> str | None:
+    root = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
+    paths = sorted(glob.glob(os.path.join(root, "*openblas*.so*")))
+    return paths[0] if paths else None
+
+
+def _symbol(lib, *names):
+    for name in names:
+        try:
+            return getattr(lib, name)
+        except AttributeError:
+            continue
+    return None
+
 
 def _openblas():
     """Return numpy's OpenBLAS library (ctypes) if it has per-thread thread counts, else None."""
-    root = os.path.dirname(np.__file__)
-    for path in sorted(glob.glob(os.path.join(root, os.pardir, "numpy.libs", "*openblas*.so*"))):
-        try:
-            lib = ctypes.CDLL(path)
-            lib.openblas_set_num_threads_local.restype = ctypes.c_int
-            lib.openblas_set_num_threads_local.argtypes = [ctypes.c_int]
-            return lib
-        except (OSError, AttributeError):
-            continue
-    return None
+    path = _numpy_openblas_path()
+    if path is None:
+        return None
+    try:
+        lib = ctypes.CDLL(path)
+        lib.openblas_set_num_threads_local.restype = ctypes.c_int
+        lib.openblas_set_num_threads_local.argtypes = [ctypes.c_int]
+        return lib
+    except (OSError, AttributeError):
+        return None
 
 
 _BLAS = _openblas()
 
 
 def set_blas_threads(threads: int) -> int | None:
-    """Set the calling thread's BLAS thread count; return the previous one (None if unsupported)."""
+    """Set the calling thread's numpy-BLAS thread count; return the previous one (None if unsupported)."""
     if _BLAS is None:
         return None
     return int(_BLAS.openblas_set_num_threads_local(int(threads)))
+
+
+def _cpu_has_avx512() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return " avx512f" in f.read()
+    except OSError:
+        return False
+
+
+def _corename(lib) -> str:
+    fn = _symbol(lib, "scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename")
+    if fn is None:
+        return ""
+    fn.restype = ctypes.c_char_p
+    return (fn() or b"").decode()
+
+
+class PrivateBlas:
+    """A private, single-threaded OpenBLAS instance: ``sgemm(a, b, out)`` on 2-D f32 arrays."""
+
+    def __init__(self):
+        source = _numpy_openblas_path()
+        if source is None or _BLAS is None:
+            raise OSError("numpy's OpenBLAS library was not found")
+        coretype = os.environ.get("KILN_BLAS_CORETYPE")
+        avx2_core = _corename(_BLAS).lower() in ("haswell", "zen", "sandybridge")
+        if not coretype and avx2_core and _cpu_has_avx512():
+            coretype = "SkylakeX"
+        from kiln.drivers.cpu.elementwise import kernel_cache_dir
+
+        target = kernel_cache_dir() / f"private_{os.path.basename(source)}"
+        if not target.exists() or target.stat().st_size != os.path.getsize(source):
+            tmp = target.with_suffix(f".{os.getpid()}.tmp")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+        saved = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS")}
+        try:  # read by the library's constructor at load time only
+            if coretype:
+                os.environ["OPENBLAS_CORETYPE"] = coretype
+            os.environ["OPENBLAS_NUM_THREADS"] = "1"
+            self.lib = ctypes.CDLL(str(target), mode=ctypes.RTLD_LOCAL)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        self.core = _corename(self.lib)
+        fn = _symbol(self.lib, "scipy_cblas_sgemm64_", "cblas_sgemm64_", "cblas_sgemm")
+        if fn is None:
+            raise OSError(f"{target}: no cblas_sgemm symbol")
+        index = ctypes.c_int64 if fn.__name__.endswith("64_") else ctypes.c_int
+        fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, index, index, index, ctypes.c_float,
+                       ctypes.c_void_p, index, ctypes.c_void_p, index, ctypes.c_float, ctypes.c_void_p, index]
+        fn.restype = None
+        self._sgemm = fn
+
+    @staticmethod
+    def _layout(x: np.ndarray):
+        """Return (array, transpose flag, leading dimension) for BLAS, copying only if needed."""
+        rows, cols = x.shape
+        s0, s1 = x.strides
+        if s1 == 4 and s0 >= max(cols, 1) * 4 and s0 % 4 == 0:
+            return x, _NO_TRANS, s0 // 4
+        if s0 == 4 and s1 >= max(rows, 1) * 4 and s1 % 4 == 0:
+            return x, _TRANS, s1 // 4
+        x = np.ascontiguousarray(x)
+        return x, _NO_TRANS, max(cols, 1)
+
+    def sgemm(self, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
+        """Compute ``out = a @ b`` (2-D f32); return False (nothing done) if ``out``'s layout does not fit."""
+        m, n = out.shape
+        if out.strides[1] != 4 or out.strides[0] % 4 or out.strides[0] < max(n, 1) * 4 \
+                or a.dtype != np.float32 or b.dtype != np.float32 or out.dtype != np.float32:
+            return False
+        k = a.shape[1]
+        if m == 0 or n == 0:
+            return True
+        if k == 0:
+            out[...] = 0
+            return True
+        a, ta, lda = self._layout(a)
+        b, tb, ldb = self._layout(b)
+        self._sgemm(_ROW_MAJOR, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb, 0.0,
+                    out.ctypes.data, out.strides[0] // 4)
+        return True
+
+
+def _private_blas() -> PrivateBlas | None:
+    if os.environ.get("KILN_PRIVATE_BLAS", "1") == "0":
+        return None
+    try:
+        return PrivateBlas()
+    except OSError:
+        return None
+
+
+BLAS = _private_blas()
+"""Kiln's private BLAS, or None (then numpy's BLAS runs single-threaded in Kiln's threads)."""
+
+
+def gemm_block(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """Compute ``out = a @ b`` on the calling thread (2-D, or batched with equal leading dims)."""
+    if BLAS is not None:
+        if out.ndim == 2:
+            if BLAS.sgemm(a, b, out):
+                return
+        elif out.ndim == 3 and a.ndim == 3 and b.ndim == 3:
+            if all(BLAS.sgemm(a[i], b[i], out[i]) for i in range(out.shape[0])):
+                return
+    np.matmul(a, b, out=out)
+
+
+MIN_FLOPS_PER_THREAD = 4_000_000
+"""Below this many FLOPs per thread a GEMM runs on the caller alone: waking a worker costs more."""
 
 
 class GemmTeam:
@@ -66,8 +210,7 @@ class GemmTeam:
             self._start[index].wait()
             self._start[index].clear()
             try:
-                a, b, out = self._work[index]
-                np.matmul(a, b, out=out)
+                gemm_block(*self._work[index])
             except BaseException as error:  # handed to the caller
                 self._errors[index] = error
             self._done[index].set()
@@ -83,6 +226,7 @@ class GemmTeam:
                     or not out.flags.c_contiguous:
                 np.matmul(a, b, out=out)
                 return
+            work = 2 * out.size * a.shape[-1]
             a = a.reshape((-1,) + a.shape[-2:])
             b = b.reshape((-1,) + b.shape[-2:])
             out = out.reshape((-1,) + out.shape[-2:])
@@ -91,9 +235,10 @@ class GemmTeam:
             m, n = out.shape
             extent, axis = (m, 0) if m >= n else (n, 1)
             extent = extent // 16
-        parts = min(self.threads, extent)
+            work = 2 * m * n * a.shape[-1]
+        parts = min(self.threads, extent, max(work // MIN_FLOPS_PER_THREAD, 1))
         if parts <= 1 or not self._job_lock.acquire(blocking=False):
-            np.matmul(a, b, out=out)
+            gemm_block(a, b, out)
             return
         try:
             bounds = np.linspace(0, out.shape[0] if axis == 0 else out.shape[1], parts + 1).astype(int)
@@ -110,7 +255,7 @@ class GemmTeam:
                 self._done[index].clear()
                 self._work[index] = blocks[index]
                 self._start[index].set()
-            np.matmul(*blocks[0][:2], out=blocks[0][2])
+            gemm_block(*blocks[0])
             for index in range(1, parts):
                 self._done[index].wait()
                 if self._errors[index] is not None:
