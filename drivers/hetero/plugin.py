@@ -9,6 +9,7 @@ declares. ``compiled.executable.placement`` holds where each node runs and why.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Mapping
@@ -21,6 +22,8 @@ from kiln.errors import DeviceError
 from kiln.ir import Model, Node, Output, parameter
 
 PRIORITIES = "DEVICE_PRIORITIES"
+TRACE_PATH = "HETERO_TRACE_PATH"
+"""Property: write each inference's subgraph timeline to this path (Perfetto JSON)."""
 
 
 def subgraph_model(sub: Subgraph, name: str) -> Model:
@@ -81,8 +84,9 @@ class HeteroExecutable(Executable):
         self.placement = placement
         self.executables = executables
         self.sub_models = sub_models
-        self._timings: list[float] = [0.0] * len(executables)
+        self._timings: list[tuple[float, float]] = [(0.0, 0.0)] * len(executables)
         self._lock = threading.Lock()
+        self.trace_path: str | None = None
 
     def infer(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         values: dict[Output, np.ndarray] = dict(zip(self.model.inputs, inputs))
@@ -95,13 +99,15 @@ class HeteroExecutable(Executable):
                 feed.append(value if value.dtype == want else value.astype(want))
             start = time.perf_counter()
             outs = executable.infer(feed)
-            timings.append(time.perf_counter() - start)
+            timings.append((start, time.perf_counter() - start))
             if len(outs) != len(sub.outputs):
                 raise DeviceError(f"HETERO: {sub.name} returned {len(outs)} outputs, expected "
                                   f"{len(sub.outputs)}")
             values.update(zip(sub.outputs, outs))
         with self._lock:
             self._timings = timings
+            if self.trace_path:
+                self.write_trace(self.trace_path)
         outputs = []
         for port in self.model.outputs:
             value, want = values[port], port.element_type.numpy
@@ -113,10 +119,30 @@ class HeteroExecutable(Executable):
         with self._lock:
             timings = list(self._timings)
         rows = []
-        for sub, seconds, executable in zip(self.placement.subgraphs, timings, self.executables):
+        for sub, (_, seconds), executable in zip(self.placement.subgraphs, timings, self.executables):
             rows.append({"name": sub.name, "device": sub.device, "nodes": len(sub.nodes),
                          "time_ms": seconds * 1e3, "detail": executable.profiling_info()})
         return rows
+
+    def write_trace(self, path: str) -> None:
+        """Write the last inference as a Chrome/Perfetto trace: one track per device, one span per subgraph.
+
+        Open it at https://ui.perfetto.dev. Times are host wall-clock microseconds.
+        """
+        timings = list(self._timings)
+        origin = min((t for t, _ in timings), default=0.0)
+        devices = list(dict.fromkeys(s.device for s in self.placement.subgraphs))
+        events = [{"ph": "M", "name": "thread_name", "pid": 1, "tid": devices.index(d) + 1,
+                   "args": {"name": d}} for d in devices]
+        for sub, (start, seconds) in zip(self.placement.subgraphs, timings):
+            ops = ", ".join(sorted({n.type_name for n in sub.nodes}))
+            events.append({"ph": "X", "name": sub.name, "pid": 1, "tid": devices.index(sub.device) + 1,
+                           "ts": (start - origin) * 1e6, "dur": seconds * 1e6,
+                           "args": {"nodes": len(sub.nodes), "ops": ops,
+                                    "inputs": [p.name for p in sub.inputs],
+                                    "outputs": [p.name for p in sub.outputs]}})
+        with open(path, "w") as f:
+            json.dump({"traceEvents": events, "displayTimeUnit": "ms"}, f)
 
 
 class HeteroPlugin(Plugin):
@@ -130,7 +156,7 @@ class HeteroPlugin(Plugin):
         self._plugins: dict[str, Plugin] = {}
 
     def supported_properties(self) -> dict[str, Any]:
-        return {PRIORITIES: "CPU"}
+        return {PRIORITIES: "CPU", TRACE_PATH: None}
 
     def devices(self, properties: Mapping[str, Any]) -> tuple[list[str], dict[str, Plugin]]:
         """Return the priority list and the plugin of each device; check each is usable."""
@@ -169,8 +195,10 @@ class HeteroPlugin(Plugin):
             sub_model = subgraph_model(sub, f"{model.name}/{sub.name}")
             sub_models.append(sub_model)
             executables.append(plugins[sub.device].compile_model(sub_model.clone(), inner))
-        return HeteroExecutable(model, placement, executables, sub_models)
+        executable = HeteroExecutable(model, placement, executables, sub_models)
+        executable.trace_path = properties.get(TRACE_PATH)
+        return executable
 
 
 def _device_properties(properties: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in properties.items() if k != PRIORITIES}
+    return {k: v for k, v in properties.items() if k not in (PRIORITIES, TRACE_PATH)}

@@ -95,3 +95,17 @@ def test_hetero_async_requests():
     request.start_async({"input": x})
     request.wait()
     np.testing.assert_allclose(request.results[0], evaluate(model, [x])[0], rtol=1e-4, atol=1e-5)
+
+
+def test_hetero_writes_perfetto_trace(tmp_path):
+    import json
+
+    model = residual_cnn()
+    path = tmp_path / "hetero.json"
+    compiled = Core().compile_model(model, "HETERO:TESTACC,CPU", {"HETERO_TRACE_PATH": str(path)})
+    compiled({"input": _feed(model)})
+    events = json.loads(path.read_text())["traceEvents"]
+    spans = [e for e in events if e["ph"] == "X"]
+    assert [e["name"] for e in spans] == [s.name for s in compiled.executable.placement.subgraphs]
+    assert {e["args"]["name"] for e in events if e["ph"] == "M"} == {"TESTACC", "CPU"}
+    assert all(e["dur"] >= 0 for e in spans)
