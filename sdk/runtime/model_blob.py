@@ -78,9 +78,10 @@ def unpack(blob: bytes, source: str = "blob") -> tuple[dict[str, Any], Model]:
 def cache_key(model: Model, device: str, properties: dict[str, Any]) -> str:
     """Return the cache key of compiling ``model`` for ``device`` with ``properties``.
 
-    It hashes the graph structure (op types, names, attributes, connections,
-    types and shapes, tensor names), every constant's bytes, the device and the
-    properties (except CACHE_DIR), plus the Kiln version.
+    It hashes the graph structure (op types, attributes, connections, types and
+    shapes, tensor names, input and output names), every constant's bytes, the
+    device and the properties (except CACHE_DIR), plus the Kiln version. Node
+    names are left out: models built in code get fresh ones on every build.
     """
     from kiln.ir.graph import output_name
 
@@ -88,7 +89,7 @@ def cache_key(model: Model, device: str, properties: dict[str, Any]) -> str:
     order = model.ordered_nodes()
     position = {id(n): i for i, n in enumerate(order)}
     for node in order:
-        parts = [node.type_name, node.name, [(position[id(p.node)], p.index) for p in node.inputs],
+        parts = [node.type_name, [(position[id(p.node)], p.index) for p in node.inputs],
                  [(t.value, s) for t, s in node.output_types], [sorted(n) for n in node.output_names]]
         for key in sorted(node.attrs):
             value = node.attrs[key]
