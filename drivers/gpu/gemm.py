@@ -1,0 +1,114 @@
+"""A tiled shared-memory GEMM with a fused elementwise epilogue, generated per use.
+
+``C[z] = A[z] @ B[z]`` for ``z`` in ``range(batch)``: each block of TILE x TILE
+threads computes one TILE x TILE tile of C, stepping through K a TILE at a time;
+each step stages a tile of A and a tile of B in shared memory (one element per
+thread, then ``syncthreads``), and every thread accumulates its dot product
+from shared memory in f32. The epilogue (bias, BatchNorm scale/shift, residual
+add, activation: a :class:`~kiln.drivers.fusion.Chain`) is applied to the
+accumulator before the single f32 store, at the element's flat index in the
+output tensor, so no second pass over C is needed.
+
+Operands are flat 1-D device arrays addressed by element strides, so one
+kernel serves plain and transposed MatMul, batched MatMul with broadcast
+(batch stride 0), and convolution (weights x unfolded input, one launch per
+sample with the groups as the batch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from kiln.drivers.fusion import Chain
+from kiln.drivers.gpu.codegen import HEADER, DeviceChain, compile_kernel
+from kiln.errors import CompileError
+
+TILE = 16
+"""Default tile edge (threads per block = TILE * TILE)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GemmLayout:
+    """Sizes and element strides of one batched GEMM over flat arrays.
+
+    ``A[z, i, k]`` is at ``a_off + z*a_batch + i*a_row + k*a_col`` (``a_off`` given
+    at launch), likewise B; ``C[z, i, j]`` is at ``c_off + z*c_batch + i*n + j``:
+    C rows are contiguous, and that address is the flat output index the
+    epilogue sees.
+    """
+
+    m: int
+    n: int
+    k: int
+    batch: int
+    a_batch: int
+    a_row: int
+    a_col: int
+    b_batch: int
+    b_row: int
+    b_col: int
+    c_batch: int
+
+    def __post_init__(self):
+        if min(self.m, self.n, self.k, self.batch) < 1:
+            raise CompileError(f"GEMM of empty sizes m={self.m} n={self.n} k={self.k} batch={self.batch}")
+
+
+class Gemm:
+    """A compiled GEMM of one :class:`GemmLayout` with an optional epilogue chain.
+
+    ``chain`` (if any) is an anchor chain whose operand 0 is C's value; its
+    shape is the whole output tensor's.
+    """
+
+    def __init__(self, layout: GemmLayout, chain: Chain | None = None, tile: int = TILE):
+        if tile < 1 or tile > 32:
+            raise CompileError(f"GEMM tile {tile} must be 1..32 (threads per block = tile^2 <= 1024)")
+        self.layout = layout
+        self.tile = tile
+        self.epilogue = DeviceChain(chain, anchor=True) if chain is not None else None
+        self.kernel = compile_kernel(self.source())
+
+    def source(self) -> str:
+        """Return the kernel's Python source for numba.cuda."""
+        g, t = self.layout, self.tile
+        extra = self.epilogue.parameters if self.epilogue else []
+        if self.epilogue:
+            body, result = self.epilogue.lines("e", "acc", "        ")
+        else:
+            body, result = [], "acc"
+        params = ", ".join(["a", "b", "c", "a_off", "b_off", "c_off"] + extra)
+        return "\n".join([
+            HEADER, "@cuda.jit", f"def kernel({params}):",
+            f"    sa = cuda.shared.array(({t}, {t}), np.float32)",
+            f"    sb = cuda.shared.array(({t}, {t}), np.float32)",
+            "    tx = cuda.threadIdx.x", "    ty = cuda.threadIdx.y", "    z = cuda.blockIdx.z",
+            f"    row = cuda.blockIdx.y * {t} + ty", f"    col = cuda.blockIdx.x * {t} + tx",
+            f"    a_base = a_off + z * {g.a_batch} + row * {g.a_row}",
+            f"    b_base = b_off + z * {g.b_batch} + col * {g.b_col}",
+            "    acc = F0",
+            f"    for k0 in range(0, {g.k}, {t}):",
+            "        ka = k0 + tx", "        kb = k0 + ty",
+            f"        if row < {g.m} and ka < {g.k}:",
+            f"            sa[ty, tx] = a[a_base + ka * {g.a_col}]",
+            "        else:", "            sa[ty, tx] = F0",
+            f"        if kb < {g.k} and col < {g.n}:",
+            f"            sb[ty, tx] = b[b_base + kb * {g.b_row}]",
+            "        else:", "            sb[ty, tx] = F0",
+            "        cuda.syncthreads()",
+            f"        for i in range({t}):", "            acc += sa[ty, i] * sb[i, tx]",
+            "        cuda.syncthreads()",
+            f"    if row < {g.m} and col < {g.n}:",
+            f"        e = c_off + z * {g.c_batch} + row * {g.n} + col",
+            *body, f"        c[e] = {result}", ""])
+
+    def port_operands(self):
+        """Return the runtime ports the epilogue reads, in :meth:`run` order."""
+        return self.epilogue.port_operands() if self.epilogue else []
+
+    def run(self, a, b, c, a_off: int = 0, b_off: int = 0, c_off: int = 0, ports: list = ()) -> None:
+        """Launch on flat f32 device arrays ``a``, ``b``, ``c`` at element offsets (see GemmLayout)."""
+        g, t = self.layout, self.tile
+        extra = self.epilogue.arguments(list(ports)) if self.epilogue else []
+        grid = (-(-g.n // t), -(-g.m // t), g.batch)
+        self.kernel[grid, (t, t)](a, b, c, a_off, b_off, c_off, *extra)
