@@ -136,10 +136,10 @@ class OnnxConverter:
         if "ai.onnx" in self.opsets:
             self.opsets[""] = self.opsets.pop("ai.onnx")
         version = self.opsets.get("")
-        if version is None:
-            raise UnsupportedOpError(f"{source}: the model imports no default-domain ONNX opset")
+        if version is None and not self.opsets:
+            raise UnsupportedOpError(f"{source}: the model imports no ONNX opset")
         latest = onnx.defs.onnx_opset_version()
-        if not MIN_OPSET <= version <= latest:
+        if version is not None and not MIN_OPSET <= version <= latest:
             raise UnsupportedOpError(
                 f"{source}: ONNX opset {version} is not supported (supported: {MIN_OPSET}..{latest})")
 
