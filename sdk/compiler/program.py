@@ -109,6 +109,28 @@ class VpuProgram:
     def macs(self) -> int:
         return sum(layer.macs for layer in self.layers)
 
+    def dram_image(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Return the whole DRAM (uint8, ``dram_size`` bytes) for one run on ``inputs``.
+
+        Holds the constants, the encoded program and each input quantized into its buffer:
+        what a transport loads, and what co-simulation compares after the run.
+        """
+        dim = self.config.dim
+        image = np.zeros(self.dram_size, np.uint8)
+        image[self.constants_address:self.constants_address + self.constants.size] = self.constants
+        code = np.frombuffer(isa.encode_program(self.instructions), np.uint8)
+        image[self.program_address:self.program_address + code.size] = code
+        for binding in self.inputs:
+            data = binding.encode(inputs[binding.name], dim)
+            image[binding.address:binding.address + data.size] = data
+        return image
+
+    def read_outputs(self, dram: np.ndarray) -> list[np.ndarray]:
+        """Return the float outputs held in a DRAM image after a run."""
+        dim = self.config.dim
+        return [b.decode(np.ascontiguousarray(dram[b.address:b.address + b.nbytes(dim)]), dim)
+                for b in self.outputs]
+
     def disassemble(self) -> str:
         """Return the program as assembler text, with a comment line before each layer."""
         starts = {layer.first: layer for layer in self.layers}
