@@ -81,3 +81,38 @@ def compress(ctx):
     positions = ctx.make("NonZero", condition, output_type=ElementType.i64)
     positions = ctx.make("Squeeze", positions, ctx.const([0], np.int64))
     return ctx.make("Gather", data, positions, ctx.const(np.int64(axis)))
+
+
+@onnx_op("TensorScatter", since=24)
+def tensor_scatter(ctx):
+    """Write ``update`` into ``past_cache`` along ``axis`` from ``write_indices[batch]`` on
+    (modulo the cache length in circular mode)."""
+    cache, update = ctx.input(0), ctx.input(1)
+    if cache.shape is None:
+        raise ctx.unsupported("past_cache of unknown rank")
+    rank = len(cache.shape)
+    axis = ctx.attr("axis", -2) % rank
+    mode = ctx.attr("mode", "linear")
+    if mode not in ("linear", "circular"):
+        raise ctx.unsupported(f"mode {mode!r}")
+    i64 = ElementType.i64
+    zero, one = ctx.const(np.int64(0)), ctx.const(np.int64(1))
+
+    def dim(port):
+        shape = ctx.make("ShapeOf", port, output_type=i64)
+        return ctx.make("Gather", shape, ctx.const(np.int64(axis)), zero)
+
+    steps = ctx.make("Range", zero, dim(update), one, output_type=i64)
+    steps = ctx.make("Reshape", steps, ctx.const([-1 if i == axis else 1 for i in range(rank)], np.int64),
+                     special_zero=False)
+    starts = ctx.optional_input(2)
+    if starts is None:
+        starts = ctx.const(np.zeros(1, np.int64))
+    elif starts.element_type != i64:
+        starts = ctx.make("Convert", starts, destination_type=i64)
+    starts = ctx.make("Reshape", starts, ctx.const([-1] + [1] * (rank - 1), np.int64), special_zero=False)
+    positions = ctx.make("Add", starts, steps)
+    if mode == "circular":
+        positions = ctx.make("FloorMod", positions, dim(cache))
+    positions = ctx.make("Broadcast", positions, ctx.make("ShapeOf", update, output_type=i64), mode="numpy")
+    return ctx.make("ScatterElementsUpdate", cache, positions, update, ctx.const(np.int64(axis)))
