@@ -15,6 +15,7 @@ from kiln.drivers.cpu.pooling import Pooling as PoolingGeometry
 from kiln.drivers.gpu.convolution import Convolution
 from kiln.drivers.gpu.elementwise import ElementwiseKernel
 from kiln.drivers.gpu.matmul import MatMul, matmul_layout
+from kiln.drivers.gpu.movement import Concat, Transpose, concat_axis, transpose_order
 from kiln.drivers.gpu.normalization import RowNormalization
 from kiln.drivers.gpu.pooling import Pooling
 from kiln.drivers.schedule import Step
@@ -22,6 +23,8 @@ from kiln.errors import CompileError
 from kiln.ir import ElementType, Node, Output, is_static
 
 ANCHOR_TYPES = ("Convolution", "GroupConvolution", "MatMul", "MaxPool", "AvgPool", "Softmax", "MVN")
+MOVEMENT_TYPES = ("Transpose", "Concat")
+"""Ops run alone (never anchors) by a device copy kernel."""
 VIEW_TYPES = ("Reshape", "Squeeze", "Unsqueeze")
 """Ops whose output is their first input with another static shape: free on the device."""
 
@@ -60,6 +63,23 @@ def anchor_supported(node: Node, constants: dict, used: set[Output]) -> bool:
     return True
 
 
+def movement_supported(node: Node, constants: dict) -> bool:
+    """Return True when ``node`` is a Transpose/Concat of static f32 tensors the GPU copies itself."""
+    if node.type_name not in MOVEMENT_TYPES or len(node.outputs) != 1:
+        return False
+    data = node.inputs[:1] if node.type_name == "Transpose" else node.inputs
+    if not f32_static(*data, node.output(0)) or any(p in constants for p in data):
+        return False
+    try:
+        if node.type_name == "Transpose":
+            transpose_order(node, constants)
+        else:
+            concat_axis(node)
+    except (CompileError, KeyError, TypeError, ValueError):
+        return False
+    return True
+
+
 class StepKernel:
     """The compiled kernel(s) of one device step.
 
@@ -80,6 +100,12 @@ class StepKernel:
             self.ports = self.main.port_operands()
             return
         kind = node.type_name
+        if step.kind == "node":  # a movement op (see movement_supported)
+            self.main = Transpose(node, constants) if kind == "Transpose" else Concat(node)
+            self.exec_type = f"cuda_{kind.lower()}"
+            self.data = node.inputs[:1] if kind == "Transpose" else list(node.inputs)
+            self.ports = []
+            return
         if kind in ("Convolution", "GroupConvolution"):
             self.main = Convolution(node, constants[node.inputs[1]], chain, tile)
             self.workspace_elements = self.main.workspace_elements
@@ -104,7 +130,7 @@ class StepKernel:
     @property
     def reads(self) -> list[Output]:
         """Every port the step reads on the device."""
-        return list(dict.fromkeys(self.data + self.ports))
+        return list(dict.fromkeys(list(self.data) + list(self.ports)))
 
     def run(self, out, data: list, ports: list, workspace) -> None:
         """Launch the step's kernel(s) writing device array ``out``."""
@@ -115,6 +141,8 @@ class StepKernel:
             main.run(data[0], out, workspace, ports)
         elif isinstance(main, MatMul):
             main.run(data[0], data[1] if len(data) > 1 else None, out, ports)
+        elif isinstance(main, Concat):
+            main.run(data, out)
         else:
             main.run(data[0], out)
             if self.after is not None:
