@@ -377,3 +377,27 @@ def test_attention_function_expansion(attrs, heads):
     else:
         q, k, v = rand(2, 5, 4 * 8), rand(2, 6, 2 * 8), rand(2, 6, 2 * 8)
     check("Attention", {"q": q, "k": k, "v": v}, attrs, opset=23, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
+@pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
+def test_recurrent_sequences(kind, direction):
+    gates = {"RNN": 1, "GRU": 3, "LSTM": 4}[kind]
+    seq, batch, size, hidden = 5, 3, 4, 6
+    dirs = 2 if direction == "bidirectional" else 1
+    inputs = {
+        "x": rand(seq, batch, size), "w": rand(dirs, gates * hidden, size, low=-0.5, high=0.5),
+        "r": rand(dirs, gates * hidden, hidden, low=-0.5, high=0.5), "b": rand(dirs, 2 * gates * hidden),
+        "lens": np.array([5, 3, 1], np.int32), "h0": rand(dirs, batch, hidden),
+    }
+    if kind == "LSTM":
+        inputs["c0"] = rand(dirs, batch, hidden)
+    attrs = {"hidden_size": hidden, "direction": direction}
+    if kind == "GRU":
+        attrs["linear_before_reset"] = 1
+    check(kind, inputs, attrs, consts=("w", "r", "b"), outputs=3 if kind == "LSTM" else 2, atol=1e-4)
+
+
+def test_gru_defaults_and_clip():
+    inputs = {"x": rand(4, 2, 3), "w": rand(1, 9, 3), "r": rand(1, 9, 3)}
+    check("GRU", inputs, {"hidden_size": 3, "clip": 0.8}, consts=("w", "r"), outputs=2)
