@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from kiln.drivers.hetero.placement import Placement, Subgraph, place
 from kiln.drivers.plugin import Executable, Plugin, get_plugin
-from kiln.errors import DeviceError
+from kiln.errors import CompileError, DeviceError
 from kiln.ir import Model, Node, Output, parameter
 
 PRIORITIES = "DEVICE_PRIORITIES"
@@ -194,10 +194,36 @@ class HeteroPlugin(Plugin):
         for sub in placement.subgraphs:
             sub_model = subgraph_model(sub, f"{model.name}/{sub.name}")
             sub_models.append(sub_model)
-            executables.append(plugins[sub.device].compile_model(sub_model.clone(), inner))
+            executables.append(_compile_subgraph(sub, sub_model, names, plugins, inner, placement))
         executable = HeteroExecutable(model, placement, executables, sub_models)
         executable.trace_path = properties.get(TRACE_PATH)
         return executable
+
+
+def _compile_subgraph(sub: Subgraph, sub_model: Model, names: list[str], plugins: Mapping[str, Plugin],
+                      properties: Mapping[str, Any], placement: Placement) -> Executable:
+    """Compile ``sub`` on its device; when that compiler refuses it, fall back to a later device.
+
+    The fallback device must take every node of the subgraph; the placement then records
+    the move and the compiler's reason for each node. Raises CompileError when none can.
+    """
+    try:
+        return plugins[sub.device].compile_model(sub_model.clone(), properties)
+    except CompileError as error:
+        failed, reason = sub.device, f"{sub.device}: compiling {sub.name} failed: {error}"
+    nodes = [n for n in sub_model.ordered_nodes() if n.type_name not in ("Parameter", "Result", "Constant")]
+    for device in names[names.index(failed) + 1:]:
+        taken = plugins[device].query_model(sub_model, properties)
+        if any(n.name not in taken for n in nodes):
+            continue
+        executable = plugins[device].compile_model(sub_model.clone(), properties)
+        sub.device = device
+        for node in sub.nodes:
+            placement.devices[node.name] = device
+            earlier = placement.reasons.get(node.name)
+            placement.reasons[node.name] = f"{earlier}; {reason}" if earlier else reason
+        return executable
+    raise CompileError(f"HETERO: {reason}; no later device in {names} takes all of it")
 
 
 def _device_properties(properties: Mapping[str, Any]) -> dict[str, Any]:

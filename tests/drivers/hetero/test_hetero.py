@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from kiln import Core, DeviceError
+from kiln import CompileError, Core, DeviceError
 from kiln.ir import ElementType, Model, constant, evaluate, make, parameter
 from quant_models import residual_cnn, transformer_layer
 from testacc_device import TestAccPlugin
@@ -109,3 +109,18 @@ def test_hetero_writes_perfetto_trace(tmp_path):
     assert [e["name"] for e in spans] == [s.name for s in compiled.executable.placement.subgraphs]
     assert {e["args"]["name"] for e in events if e["ph"] == "M"} == {"TESTACC", "CPU"}
     assert all(e["dur"] >= 0 for e in spans)
+
+
+def test_hetero_falls_back_when_a_device_compiler_refuses():
+    model = residual_cnn()
+    x = _feed(model)
+    compiled = Core().compile_model(model, "HETERO:TESTACC,CPU", {"TESTACC_FAIL_COMPILE": True})
+    placement = compiled.executable.placement
+    assert {s.device for s in placement.subgraphs} == {"CPU"}
+    assert placement.reasons["stem"] == "TESTACC: compiling subgraph0_TESTACC failed: layer too large " \
+        "for any tiling (test)"
+    np.testing.assert_allclose(compiled({"input": x})[0], evaluate(model, [x])[0], rtol=1e-4, atol=1e-5)
+    x = parameter("x", ElementType.f32, (1, 4))
+    small = Model([make("MatMul", x.output(0), constant(np.eye(4, dtype=np.float32))).output(0)], [x])
+    with pytest.raises(CompileError, match="no later device in .* takes all of it"):
+        Core().compile_model(small, "HETERO:TESTACC", {"TESTACC_FAIL_COMPILE": True})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from kiln.drivers.plugin import PLUGINS, Executable, Plugin
+from kiln.errors import CompileError
 from kiln.ir import Model, evaluate
 
 TAKES = {"Convolution", "GroupConvolution", "MatMul", "FakeQuantize", "Relu", "Add", "Convert", "Multiply"}
@@ -46,6 +47,8 @@ class TestAccPlugin(Plugin):
         return reasons
 
     def compile_model(self, model, properties):
+        if properties.get("TESTACC_FAIL_COMPILE"):
+            raise CompileError("layer too large for any tiling (test)")
         for node in model.ordered_nodes():
             assert node.type_name in TAKES | {"Parameter", "Result", "Constant"}, node
         TestAccPlugin.compiled.append(model)
