@@ -194,3 +194,24 @@ def test_subset_size_limits_calibration():
 
     quantize(model, stream(), subset_size=5, progress=False)
     assert len(consumed) == 5
+
+
+def test_weight_fake_quantize_arrives_and_is_stored_int8():
+    """OpenVINO/NNCF's uncompressed form: f32 weights -> FakeQuantize(levels=255, per channel)."""
+    rng = np.random.default_rng(0)
+    x = parameter("input", ElementType.f32, (1, 4, 8, 8))
+    w = rng.standard_normal((8, 4, 3, 3)).astype(np.float32)
+    top = np.abs(w).reshape(8, -1).max(1).reshape(8, 1, 1, 1).astype(np.float32)
+    wq = make("FakeQuantize", constant(w), constant(-top), constant(top), constant(-top), constant(top),
+              levels=255, name="wfq").output(0)
+    low, high = constant(np.array(-128 * 0.03, np.float32)), constant(np.array(127 * 0.03, np.float32))
+    xq = make("FakeQuantize", x.output(0), low, high, low, high, levels=256, name="xfq").output(0)
+    y = make("Convolution", xq, wq, strides=[1, 1], pads_begin=[1, 1], pads_end=[1, 1], dilations=[1, 1],
+             name="conv").output(0)
+    model = Model([y], [x])
+    q = quantize(model, None, progress=False)
+    conv = q.node("conv")
+    assert conv.inputs[0].node.name == "xfq"
+    check_weights(conv)
+    feed = rng.standard_normal((1, 4, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(evaluate(q, [feed])[0], evaluate(model, [feed])[0], rtol=1e-5, atol=1e-5)
