@@ -43,6 +43,7 @@ Machine model (see docs/isa.md for the timing contract):
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -120,17 +121,17 @@ class Field:
     minimum: int | None = None
     default: int = 0
 
-    @property
+    @functools.cached_property
     def lo(self) -> int:
         """Smallest encodable value."""
         return -(1 << (self.width - 1)) if self.signed else 0
 
-    @property
+    @functools.cached_property
     def hi(self) -> int:
         """Largest encodable value."""
         return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
 
-    @property
+    @functools.cached_property
     def mask(self) -> int:
         """The field's bits within the 128-bit instruction word."""
         return ((1 << self.width) - 1) << self.offset
@@ -426,6 +427,8 @@ class Instruction:
 
 
 def _field_value(fmt: InstructionFormat, f: Field, raw: int | str) -> int:
+    if type(raw) is int and f.lo <= raw <= f.hi and (f.minimum is None or raw >= f.minimum):
+        return raw
     if isinstance(raw, str):
         if raw not in f.choices:
             raise IsaError(f"'{raw}' is not one of {', '.join(f.choices) or 'an enumeration'}",
