@@ -284,7 +284,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the suite as ``args`` asks; print the report; return 0."""
     report = run_suite(args.device, args.case, progress=not args.no_progress)
-    print(format_report(report, failures=args.failures))
+    try:
+        print(format_report(report, failures=args.failures))
+    except BrokenPipeError:  # the reader (e.g. `| head`) stopped early
+        sys.stderr.close()
     if args.markdown:
         command = f"python -m kiln.conformance --device {args.device} --markdown {args.markdown}"
         with open(args.markdown, "w") as f:

@@ -9,6 +9,7 @@ and scale ``s`` (given, or ``m / n`` in sizes mode), the source coordinate ``x``
     asymmetric          y / s
     tf_half_pixel_for_nn (y + 0.5) / s
     align_corners       y * (n - 1) / (m' - 1), or 0 when m' == 1 (m' = n * s unfloored)
+    half_pixel_symmetric n/2 * (1 - m/m') + (y + 0.5) / s - 0.5 (ONNX Resize-19; not in OpenVINO)
 
 and sampling reads the taps around ``x`` with indices clamped to the edge.
 """
@@ -43,6 +44,9 @@ def source_coordinates(mode: str, out_size: int, in_size: int, scale: float, exa
         return (y + 0.5) / scale - 0.5 if out_size > 1 else np.zeros(out_size)
     if mode == "asymmetric":
         return y / scale
+    if mode == "half_pixel_symmetric":
+        offset = in_size / 2 * (1 - out_size / exact_size)
+        return offset + (y + 0.5) / scale - 0.5
     if mode == "tf_half_pixel_for_nn":
         return (y + 0.5) / scale
     if mode == "align_corners":

@@ -7,7 +7,8 @@ from kiln.frontends.onnx.registry import onnx_op
 from kiln.ir import ElementType
 
 _MODES = {"nearest": "nearest", "linear": "linear_onnx", "bilinear": "linear_onnx", "cubic": "cubic"}
-_COORDINATES = {"half_pixel", "pytorch_half_pixel", "asymmetric", "tf_half_pixel_for_nn", "align_corners"}
+_COORDINATES = {"half_pixel", "pytorch_half_pixel", "asymmetric", "tf_half_pixel_for_nn", "align_corners",
+                "half_pixel_symmetric"}
 
 
 def _mode(ctx) -> str:
