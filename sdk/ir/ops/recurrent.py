@@ -63,7 +63,9 @@ class SequenceBase(Op):
         x = node.inputs[0]
         hidden = int(node.attrs["hidden_size"])
         directions = cls.directions(node)
-        for name in node.attrs["activations"] or cls.default_activations:
+        if not node.attrs["activations"]:
+            node.attrs["activations"] = list(cls.default_activations)
+        for name in node.attrs["activations"]:
             activation(node, name)
         w = node.inputs[2 + cls.states]
         if w.shape is not None and (len(w.shape) != 3 or w.shape[1] not in (None, cls.gates * hidden)
