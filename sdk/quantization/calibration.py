@@ -17,18 +17,22 @@ from kiln.quantization.errors import QuantizationError
 METHODS = ("minmax", "percentile", "entropy")
 """Range estimators: largest magnitude seen, a percentile of magnitudes, or minimal KL divergence."""
 
-SAMPLES_PER_BATCH = 1 << 15
-"""Most |x| values kept per tensor and calibration sample for the percentile / entropy estimators."""
+KEPT_PER_TENSOR = 1 << 20
+"""About how many |x| values (4 MiB) the percentile / entropy estimators keep per tensor, spread
+evenly over the calibration samples (at least MIN_PER_SAMPLE from each)."""
+
+MIN_PER_SAMPLE = 1 << 10
 
 
 class TensorStatistics:
     """Running statistics of one tensor: min, max, and a random subset of its magnitudes."""
 
-    def __init__(self, keep_samples: bool, seed: int = 0):
+    def __init__(self, keep_samples: bool, seed: int = 0, per_sample: int = KEPT_PER_TENSOR):
         self.minimum = np.inf
         self.maximum = -np.inf
         self.count = 0
         self.keep_samples = keep_samples
+        self.per_sample = per_sample
         self._rng = np.random.default_rng(seed)
         self._magnitudes: list[np.ndarray] = []
 
@@ -45,8 +49,8 @@ class TensorStatistics:
         self.count += 1
         if self.keep_samples:
             mags = np.abs(finite)
-            if mags.size > SAMPLES_PER_BATCH:
-                mags = self._rng.choice(mags, SAMPLES_PER_BATCH, replace=False)
+            if mags.size > self.per_sample:
+                mags = self._rng.choice(mags, self.per_sample, replace=False)
             self._magnitudes.append(mags)
 
     @property
@@ -149,10 +153,13 @@ def collect_statistics(model: Model, ports: Sequence[Output], data, method: str,
     """
     if method not in METHODS:
         raise QuantizationError(f"unknown calibration method {method!r}; choose one of {METHODS}")
-    stats = {port: TensorStatistics(keep_samples=method != "minmax", seed=i) for i, port in enumerate(ports)}
     total = None
     if isinstance(data, Sequence):
         total = len(data) if subset_size is None else min(len(data), subset_size)
+    expected = total or subset_size or 300
+    per_sample = max(MIN_PER_SAMPLE, KEPT_PER_TENSOR // max(1, expected))
+    stats = {port: TensorStatistics(method != "minmax", seed=i, per_sample=per_sample)
+             for i, port in enumerate(ports)}
     count = 0
     samples = calibration_samples(model, data, subset_size)
     if progress:
