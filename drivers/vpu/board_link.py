@@ -5,7 +5,8 @@ docs/fpga.md). A byte stream is any object with ``write(data: bytes)``,
 ``read(size: int, timeout_s: float) -> bytes`` (raising
 ``kiln.hw.fpga.errors.HostLinkTimeout`` when fewer bytes came in time),
 ``discard_input()`` (drop bytes received but not read), ``pause(seconds)`` (let the
-link sit idle) and ``close()``:
+link sit idle), ``close()``, and the attributes ``baud`` (bit/s) and
+``request_timeout_s`` (the bridge's gap timeout):
 ``SerialStream`` for a real board, ``kiln.hw.fpga.simulated_board.SimulatedBoard`` for
 the board top level in the HDL simulator.
 """
@@ -19,11 +20,13 @@ import termios
 import time
 from dataclasses import dataclass
 
+from kiln.hw.fpga.board_design import REQUEST_TIMEOUT_S
 from kiln.hw.fpga.errors import HostLinkError, HostLinkTimeout
 from kiln.hw.fpga.link_protocol import (
     INFO_BYTES,
     INFO_MAGIC,
     MAX_BLOCK_BYTES,
+    MAX_CSR_WORDS,
     RESPONSE_SYNC,
     Command,
     Status,
@@ -76,7 +79,17 @@ class HostLink:
 
     def read_csr(self, address: int) -> int:
         """Return the 32-bit register at byte ``address``."""
-        return int.from_bytes(self._exchange(Command.READ_CSR, address, 0, b"", 4), "little")
+        return self.read_csrs(address, 1)[0]
+
+    def read_csrs(self, address: int, count: int) -> list[int]:
+        """Return ``count`` consecutive 32-bit registers from byte ``address`` up, in order."""
+        values: list[int] = []
+        while len(values) < count:
+            n = min(MAX_CSR_WORDS, count - len(values))
+            where = address + 4 * len(values)
+            raw = self._exchange(Command.READ_CSR, where, n, b"", 4 * n)
+            values += struct.unpack(f"<{n}I", raw)
+        return values
 
     def write_dram(self, address: int, data: bytes) -> None:
         """Write ``data`` to DRAM at byte ``address``, in blocks of MAX_BLOCK_BYTES."""
@@ -149,6 +162,8 @@ class SerialStream:
         if speed is None:
             raise HostLinkError(f"{path}: baud {baud} is not a standard termios speed")
         self.path = path
+        self.baud = baud
+        self.request_timeout_s = REQUEST_TIMEOUT_S
         self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         attrs = termios.tcgetattr(self.fd)
         attrs[0] = 0  # iflag: no translation, no flow control

@@ -14,6 +14,7 @@ from .link_protocol import (
     INFO_BYTES,
     INFO_MAGIC,
     MAX_BLOCK_BYTES,
+    MAX_CSR_WORDS,
     REQUEST_SYNC,
     RESPONSE_SYNC,
     Command,
@@ -147,11 +148,15 @@ class HostLinkBridge(wiring.Component):
         m.d.comb += block_end.eq(address + argument)
         block_in_range = (argument <= MAX_BLOCK_BYTES) & (block_end <= self.dram_bytes)
         csr_in_range = (address < self.csr_bytes) & (address[:2] == 0)
+        csr_end = Signal(35)
+        m.d.comb += csr_end.eq(address + (argument << 2))
+        csr_count_in_range = ((argument != 0) & (argument <= MAX_CSR_WORDS)
+                              & (csr_end <= self.csr_bytes))
         info = Cat(Const(INFO_MAGIC, 32), Const(self.dram_bytes, 32),
                    Const(self.clock_hz, 32), Const(self.baud, 32))
 
         m.d.comb += [
-            self.csr.addr.eq(address),
+            self.csr.addr.eq(pointer),
             self.csr.w_data.eq(argument),
             self.dram.addr.eq(pointer),
             self.dram.w_data.eq(byte),
@@ -185,8 +190,11 @@ class HostLinkBridge(wiring.Component):
                 with m.Switch(command):
                     with m.Case(Command.INFO):
                         pass
-                    with m.Case(Command.WRITE_CSR, Command.READ_CSR):
+                    with m.Case(Command.WRITE_CSR):
                         with m.If(~csr_in_range):
+                            m.d.sync += status.eq(Status.OUT_OF_RANGE)
+                    with m.Case(Command.READ_CSR):
+                        with m.If(~csr_in_range | ~csr_count_in_range):
                             m.d.sync += status.eq(Status.OUT_OF_RANGE)
                     with m.Case(Command.WRITE_DRAM, Command.READ_DRAM):
                         with m.If(~block_in_range):
@@ -227,13 +235,6 @@ class HostLinkBridge(wiring.Component):
                             m.d.sync += [word.eq(info), word_bytes.eq(INFO_BYTES)]
                         with m.Case(Command.WRITE_CSR):
                             m.d.comb += self.csr.w_en.eq(1)
-                        with m.Case(Command.READ_CSR):
-                            m.d.comb += self.csr.r_en.eq(1)
-                            m.d.sync += word_bytes.eq(4)
-                            m.next = "CAPTURE_CSR"
-            with m.State("CAPTURE_CSR"):
-                m.d.sync += word.eq(self.csr.r_data)
-                m.next = "SEND_SYNC"
             with m.State("SEND_SYNC"):
                 send(RESPONSE_SYNC, "SEND_STATUS")
             with m.State("SEND_STATUS"):
@@ -245,6 +246,8 @@ class HostLinkBridge(wiring.Component):
                     with m.Elif((status == Status.OK) & (command == Command.READ_DRAM)
                                 & (remaining != 0)):
                         m.next = "READ_BYTE"
+                    with m.Elif((status == Status.OK) & (command == Command.READ_CSR)):
+                        m.next = "READ_CSR"
                     with m.Else():
                         m.next = "SEND_CRC"
             with m.State("SEND_WORD"):
@@ -256,7 +259,17 @@ class HostLinkBridge(wiring.Component):
                         word_bytes.eq(word_bytes - 1),
                     ]
                     with m.If(word_bytes == 1):
-                        m.next = "SEND_CRC"
+                        with m.If((command == Command.READ_CSR) & (remaining != 0)):
+                            m.next = "READ_CSR"
+                        with m.Else():
+                            m.next = "SEND_CRC"
+            with m.State("READ_CSR"):
+                m.d.comb += self.csr.r_en.eq(1)
+                m.d.sync += [pointer.eq(pointer + 4), remaining.eq(remaining - 1)]
+                m.next = "CAPTURE_CSR"
+            with m.State("CAPTURE_CSR"):
+                m.d.sync += [word.eq(self.csr.r_data), word_bytes.eq(4)]
+                m.next = "SEND_WORD"
             with m.State("READ_BYTE"):
                 m.d.comb += self.dram.r_en.eq(1)
                 m.d.sync += [pointer.eq(pointer + 1), remaining.eq(remaining - 1)]

@@ -19,11 +19,12 @@ for its response before sending the next.
 |-----|------------|--------------------|------------------|-----------------|------------------|
 | 0   | INFO       | 0                  | 0                | none            | 16 bytes (below) |
 | 1   | WRITE_CSR  | CSR byte address   | value            | none            | none             |
-| 2   | READ_CSR   | CSR byte address   | 0                | none            | value:u32        |
+| 2   | READ_CSR   | CSR byte address   | register count n | none            | n values:u32     |
 | 3   | WRITE_DRAM | DRAM byte address  | length in bytes  | ``length`` bytes| none             |
 | 4   | READ_DRAM  | DRAM byte address  | length in bytes  | none            | ``length`` bytes |
 
-INFO answers four u32: magic "KLN1", DRAM size in bytes, clock in Hz, baud.
+READ_CSR reads ``n`` (1 to MAX_CSR_WORDS) consecutive registers from ``address`` up,
+in order. INFO answers four u32: magic "KLN1", DRAM size in bytes, clock in Hz, baud.
 
 A request whose CRC does not match gets status BAD_CRC and no payload, and is not
 executed -- except WRITE_DRAM, whose bytes are written as they arrive: a BAD_CRC
@@ -43,6 +44,8 @@ REQUEST_HEADER_BYTES = 10
 #: Answer of INFO, first word: ASCII "KLN1" little-endian.
 INFO_MAGIC = 0x314E4C4B
 INFO_BYTES = 16
+#: Most consecutive registers one READ_CSR returns (``argument``, 1 or more).
+MAX_CSR_WORDS = 32
 #: Largest WRITE_DRAM/READ_DRAM length in one request, in bytes.
 MAX_BLOCK_BYTES = 4096
 CRC_POLYNOMIAL = 0x07

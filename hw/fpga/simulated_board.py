@@ -42,6 +42,16 @@ class SimulatedBoard:
             self._vcd = self._sim.write_vcd(vcd_path)
             self._vcd.__enter__()
 
+    @property
+    def baud(self) -> int:
+        """UART speed of the simulated board in bit/s of board time."""
+        return round(self.top.clock_hz / self.divisor)
+
+    @property
+    def request_timeout_s(self) -> float:
+        """The bridge's gap timeout in seconds of board time."""
+        return self.top.timeout_cycles / self.top.clock_hz
+
     async def _ticks(self, ctx, count: int) -> None:
         # plain awaits: Amaranth's `repeat`/`until` generators warn when the simulator is dropped
         for _ in range(count):

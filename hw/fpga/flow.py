@@ -1,0 +1,133 @@
+"""The bitstream flow: Amaranth elaborates, Yosys synthesises, nextpnr places and routes.
+
+Every tool is a YoWASP build from PyPI, run through the platform's own build script
+with the environment variables that name them. Logs, the nextpnr report and the
+bitstream land in the output directory; ``report.parse_build`` reads the summary.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .board_design import BoardDesign, board_top
+from .boards import Board
+from .errors import FpgaFlowError
+from .report import BuildReport, device_utilisation, parse_build
+
+#: Name of the top module and the prefix of every file the flow writes.
+DESIGN_NAME = "kiln_vpu"
+
+
+@dataclass(frozen=True)
+class BuildStage:
+    """One step of the build script, recognised by the file it starts writing."""
+
+    name: str
+    marker: str  # file name suffix whose appearance means the stage has started
+
+
+def _stages(board: Board) -> list[BuildStage]:
+    pack = "bit" if board.family == "ecp5" else "bin"
+    return [BuildStage("synthesis (yosys)", ".rpt"),
+            BuildStage("place and route (nextpnr)", ".tim"),
+            BuildStage(f"bitstream ({'ecppack' if pack == 'bit' else 'icepack'})", f".{pack}")]
+
+
+def toolchain_env(board: Board) -> dict[str, str]:
+    """Return the environment that points Amaranth's build script at the YoWASP tools.
+
+    The directory of the running interpreter (a virtual environment's bin/) is put
+    first on PATH, where pip installed the ``yowasp-*`` executables.
+    """
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    for var, tool in board.tools.items():
+        env.setdefault(var, tool)
+    return env
+
+
+def build_bitstream(board: Board, config, out_dir: str | Path, *, dram_bytes: int | None = None,
+                    baud: int | None = None, progress: bool = True) -> BuildReport:
+    """Build ``config``'s VPU with a UART host link for ``board`` into ``out_dir``.
+
+    Writes ``kiln_vpu.bit`` (ECP5) or ``kiln_vpu.bin`` (iCE40), the Yosys log
+    ``kiln_vpu.rpt``, the nextpnr log ``kiln_vpu.tim``, its JSON report
+    ``kiln_vpu.report.json`` and every generated input (RTLIL, constraints, script).
+    Returns the parsed report. Raises FpgaFlowError naming the stage that failed
+    and the log to read.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dram_bytes = dram_bytes or board.dram_bytes
+    baud = baud or board.baud
+    try:
+        top = board_top(config, dram_bytes=dram_bytes, clock_hz=board.clock_hz, baud=baud)
+    except ValueError as error:
+        raise FpgaFlowError(f"{board.name}: {error}") from None
+    platform = board.platform()
+    plan = platform.prepare(
+        BoardDesign(top), name=DESIGN_NAME,
+        nextpnr_opts=f"--report {DESIGN_NAME}.report.json --timing-allow-fail",
+    )
+    plan.extract(out)
+    script = f"build_{DESIGN_NAME}.sh"
+    stages = _stages(board)
+    for stage in stages:
+        (out / f"{DESIGN_NAME}{stage.marker}").unlink(missing_ok=True)
+    started = time.monotonic()
+    with open(out / "build.log", "w") as console:
+        process = subprocess.Popen(["sh", script], cwd=out, env=toolchain_env(board),
+                                   stdout=console, stderr=subprocess.STDOUT)
+        _follow(process, out, stages, board.name, progress)
+    if process.returncode != 0:
+        stage = _current_stage(out, stages)
+        raise FpgaFlowError(
+            f"{board.name}: {stage.name} failed (exit {process.returncode}){_overuse(out)}; "
+            f"see {out / 'build.log'} and {out / (DESIGN_NAME + stage.marker)}")
+    return parse_build(out, DESIGN_NAME, board, config, dram_bytes=dram_bytes, baud=baud,
+                       seconds=time.monotonic() - started)
+
+
+def _overuse(out: Path) -> str:
+    """Return ": does not fit: <cell> used/available ..." when placement ran out of cells."""
+    log = out / f"{DESIGN_NAME}.tim"
+    if not log.exists():
+        return ""
+    over = [f"{cell} {used}/{available} ({100 * used / available:.0f}%)"
+            for cell, (used, available) in device_utilisation(log.read_text()).items()
+            if available and used > available]
+    return f": the design does not fit the device: {', '.join(over)}" if over else ""
+
+
+def _current_stage(out: Path, stages: list[BuildStage]) -> BuildStage:
+    current = stages[0]
+    for stage in stages:
+        if (out / f"{DESIGN_NAME}{stage.marker}").exists():
+            current = stage
+    return current
+
+
+def _follow(process: subprocess.Popen, out: Path, stages: list[BuildStage], name: str,
+            progress: bool) -> None:
+    """Wait for the build, showing a bar of its stages and the elapsed time."""
+    from tqdm import tqdm
+
+    with tqdm(total=len(stages), desc=f"{name}: starting", unit="stage", disable=not progress,
+              bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} stages [{elapsed}]") as bar:
+        while process.poll() is None:
+            time.sleep(0.5)
+            stage = _current_stage(out, stages)
+            done = stages.index(stage)
+            if done != bar.n:
+                bar.update(done - bar.n)
+            bar.set_description(f"{name}: {stage.name}", refresh=False)
+            bar.refresh()
+        if process.returncode == 0:
+            bar.update(len(stages) - bar.n)
+            bar.set_description(f"{name}: done")
