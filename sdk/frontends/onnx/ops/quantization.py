@@ -4,7 +4,8 @@ QuantizeLinear: ``saturate(round_half_even(x / scale) + zero_point)``; Dequantiz
 ``(q - zero_point) * scale``; both per tensor or per axis (a 1-D scale along ``axis``).
 QLinearConv / QLinearMatMul dequantize, run the float op and requantize; ConvInteger
 subtracts zero points in i32 and convolves in i32. Block quantization (opset 21
-``block_size``) and float8 types are not supported.
+``block_size``) gathers each parameter block out to the input's size. Float8 and 4-bit
+float types are not supported.
 """
 
 from __future__ import annotations
@@ -32,9 +33,19 @@ def along_axis(ctx, port, axis: int, rank: int | None):
     return ctx.make("Unsqueeze", port, ctx.const(axes, np.int64))
 
 
-def check_block(ctx):
-    if ctx.attr("block_size", 0):
-        raise ctx.unsupported("block quantization (block_size > 0) is not supported")
+def blocked(ctx, data, port, axis: int):
+    """Expand a block-quantization parameter (``block_size`` > 0) to the size of ``data`` along
+    ``axis`` by gathering entry ``i // block_size`` for each index ``i``; else return it as is."""
+    block = int(ctx.attr("block_size", 0) or 0)
+    if not block or port is None:
+        return port
+    if data.shape is None or port.shape is None or data.shape[axis] is None:
+        raise ctx.unsupported("block quantization needs a known size along the quantized axis")
+    if len(port.shape) != len(data.shape):
+        raise ctx.unsupported(f"block-quantization parameters must have the rank of the input "
+                              f"({len(data.shape)}), got shape {list(port.shape)}")
+    indices = np.arange(int(data.shape[axis]), dtype=np.int64) // block
+    return ctx.make("Gather", port, ctx.const(indices), ctx.const(np.int64(axis % len(data.shape))))
 
 
 def quantize(ctx, x, scale, zero_point, target: ElementType, axis: int = 1):
@@ -80,18 +91,20 @@ def target_type(ctx, zero_point) -> ElementType:
 
 @onnx_op("QuantizeLinear", since=10)
 def quantize_linear(ctx):
-    check_block(ctx)
     if ctx.opset >= 19 and not ctx.attr("saturate", 1):
         raise ctx.unsupported("saturate=0 applies to float8 outputs, which are not supported")
+    x, axis = ctx.input(0), int(ctx.attr("axis", 1))
     zero_point = ctx.optional_input(2)
-    return quantize(ctx, ctx.input(0), ctx.input(1), zero_point, target_type(ctx, zero_point),
-                    int(ctx.attr("axis", 1)))
+    target = target_type(ctx, zero_point)
+    return quantize(ctx, x, blocked(ctx, x, ctx.input(1), axis), blocked(ctx, x, zero_point, axis), target,
+                    axis)
 
 
 @onnx_op("DequantizeLinear", since=10)
 def dequantize_linear(ctx):
-    check_block(ctx)
-    return dequantize(ctx, ctx.input(0), ctx.input(1), ctx.optional_input(2), int(ctx.attr("axis", 1)))
+    q, axis = ctx.input(0), int(ctx.attr("axis", 1))
+    scale, zero_point = blocked(ctx, q, ctx.input(1), axis), blocked(ctx, q, ctx.optional_input(2), axis)
+    return dequantize(ctx, q, scale, zero_point, axis)
 
 
 @onnx_op("DynamicQuantizeLinear", since=11)

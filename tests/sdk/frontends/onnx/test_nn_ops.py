@@ -401,3 +401,13 @@ def test_recurrent_sequences(kind, direction):
 def test_gru_defaults_and_clip():
     inputs = {"x": rand(4, 2, 3), "w": rand(1, 9, 3), "r": rand(1, 9, 3)}
     check("GRU", inputs, {"hidden_size": 3, "clip": 0.8}, consts=("w", "r"), outputs=2)
+
+
+def test_block_quantization():
+    x = rand(2, 6, 3)
+    scale = rand(2, 3, 3, low=0.01, high=0.05)
+    zero_point = RNG.integers(0, 20, (2, 3, 3)).astype(np.uint8)
+    attrs = {"axis": 1, "block_size": 2}
+    check("QuantizeLinear", {"x": x, "s": scale, "z": zero_point}, attrs, opset=21, atol=0)
+    q = RNG.integers(0, 255, (2, 6, 3)).astype(np.uint8)
+    check("DequantizeLinear", {"q": q, "s": scale, "z": zero_point}, attrs, opset=21)
