@@ -15,6 +15,8 @@ from kiln.ir.graph import make
 from onnx import numpy_helper
 
 MIN_OPSET = 7
+"""Oldest default-domain opset converted as is. Models of opsets 1..6 are converted node by node
+when each op's definition at the model's opset is still the one in force at MIN_OPSET."""
 
 _ONNX_TO_ETYPE = {
     onnx.TensorProto.FLOAT: ElementType.f32,
@@ -139,9 +141,10 @@ class OnnxConverter:
         if version is None and not self.opsets:
             raise UnsupportedOpError(f"{source}: the model imports no ONNX opset")
         latest = onnx.defs.onnx_opset_version()
-        if version is not None and not MIN_OPSET <= version <= latest:
+        if version is not None and not 1 <= version <= latest:
             raise UnsupportedOpError(
-                f"{source}: ONNX opset {version} is not supported (supported: {MIN_OPSET}..{latest})")
+                f"{source}: ONNX opset {version} is not supported (supported: {MIN_OPSET}..{latest}, "
+                f"and older opsets for ops unchanged since)")
 
     def tensor(self, name: str, ctx: NodeContext | None = None) -> Output:
         try:
@@ -201,6 +204,21 @@ class OnnxConverter:
         for node in scope._sorted_nodes(graph):
             scope._convert_node(node)
         return [scope.tensor(v.name) for v in graph.output]
+
+    def _legacy_opset(self, node: onnx.NodeProto, opset: int) -> int:
+        """Return MIN_OPSET for a node of an older opset whose op definition did not change since;
+        raise naming the node when it did (its old semantics are not converted)."""
+        try:
+            old = onnx.defs.get_schema(node.op_type, opset).since_version
+            current = onnx.defs.get_schema(node.op_type, MIN_OPSET).since_version
+        except onnx.defs.SchemaError:
+            old, current = None, -1
+        if old != current:
+            raise UnsupportedOpError(
+                f"{self.source}: node {node.name!r} ({node.op_type}): the opset {opset} definition of "
+                f"{node.op_type} differs from opset {MIN_OPSET}'s; ONNX opsets below {MIN_OPSET} are "
+                "supported only for ops unchanged since")
+        return MIN_OPSET
 
     def _expand_function(self, node: onnx.NodeProto, opset: int) -> bool:
         """Convert ``node`` through its ONNX function body; return False when it has none."""
@@ -275,6 +293,8 @@ class OnnxConverter:
             raise UnsupportedOpError(
                 f"{self.source}: node {node.name!r} ({node.op_type}) uses domain {node.domain!r}, "
                 "which the model does not import")
+        if domain == "" and opset < MIN_OPSET:
+            opset = self._legacy_opset(node, opset)
         fn = find_converter(domain, node.op_type, opset)
         if fn is None and self._expand_function(node, opset):
             return

@@ -113,3 +113,15 @@ def test_runtime_index_error_names_the_node(tmp_path):
     compiled = Core().compile_model(str(path), "CPU")
     with pytest.raises(KilnError, match="lookup.*index 5 is out of range"):
         compiled({"ids": np.array([0, 5])})
+
+
+def test_legacy_opset_converts_unchanged_ops_and_rejects_changed_ones(tmp_path):
+    node = helper.make_node("Not", ["x"], ["y"], name="negate")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.BOOL, [3])],
+                              [helper.make_tensor_value_info("y", TensorProto.BOOL, [3])])
+    ok = save(tmp_path, helper.make_model(graph, opset_imports=[helper.make_opsetid("", 1)]), "not.onnx")
+    out = Core().compile_model(str(ok), "CPU")({"x": np.array([True, False, True])})
+    np.testing.assert_array_equal(out[0], [False, True, False])
+    old_relu = save(tmp_path, simple_model(opset=1), "relu1.onnx")
+    with pytest.raises(UnsupportedOpError, match=r"relu1\.onnx.*'act' \(Relu\).*opset 1 definition"):
+        convert_model(str(old_relu))
