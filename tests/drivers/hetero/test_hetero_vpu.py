@@ -104,3 +104,20 @@ def test_qdq_model_runs_on_vpu(core):
     x = np.random.default_rng(2).standard_normal((1, 4, 8, 8)).astype(np.float32)
     want = ort.InferenceSession(proto.SerializeToString()).run(None, {"input": x})[0]
     np.testing.assert_allclose(compiled(x)[0], want, rtol=1e-4, atol=1e-4)
+
+
+def test_layer_the_vpu_cannot_hold_falls_back_to_cpu_with_reason(core):
+    rng = np.random.default_rng(0)
+    x = parameter("input", ElementType.f32, (1, 4, 4, 300))  # wider than the VPU's DMA rows
+    w = constant((rng.standard_normal((8, 4, 3, 3)) * 0.3).astype(np.float32))
+    y = make("Convolution", x.output(0), w, strides=[1, 1], pads_begin=[1, 1], pads_end=[1, 1],
+             dilations=[1, 1], name="wide").output(0)
+    model = Model([y], [x])
+    data = _data((1, 4, 4, 300), 2, 0)
+    q = quantize(model, data, progress=False)
+    compiled = core.compile_model(q, "HETERO:VPU,CPU")
+    placement = compiled.executable.placement
+    assert placement.devices["wide"] == "CPU"
+    assert placement.reasons["wide"].startswith("VPU: ") and "width 300" in placement.reasons["wide"]
+    np.testing.assert_allclose(compiled(data[0])[0], core.compile_model(q, "CPU")(data[0])[0],
+                               rtol=1e-5, atol=1e-5)
