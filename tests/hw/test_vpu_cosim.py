@@ -1,0 +1,126 @@
+"""Whole programs on the RTL VPU against the ISA simulator: outputs bit-exact, cycles close.
+
+The default run uses one small build (dim 4); the default-config (dim 8) sweep
+and more random programs are behind the ``slow`` marker.
+"""
+
+import numpy as np
+import pytest
+from kiln.hw import isa
+from kiln.hw.config import VPUConfig
+from kiln.hw.isa import Instruction, Opcode
+from kiln.sim.cocotb import cosim
+from kiln.sim.cocotb.errors import CosimMismatchError, RtlSimulationError, WatchdogError
+from kiln.sim.cocotb.random_programs import random_program
+from kiln.sim.programs import example_programs
+
+pytestmark = pytest.mark.rtl
+
+SMALL = VPUConfig(dim=4, sp_depth=512, acc_depth=256)
+COUNTED = ("macs", "dma_read_bytes", "dma_write_bytes", "retired")
+CYCLE_TOLERANCE = 0.25  # per program; docs/rtl.md reports the measured errors
+
+
+def _check(result: cosim.CosimResult) -> None:
+    for name in COUNTED:
+        assert result.rtl.counters[name] == result.model_counters[name], name
+    assert abs(result.cycle_error) < CYCLE_TOLERANCE, result.summary()
+
+
+@pytest.mark.parametrize("name", [p.name for p in example_programs(SMALL)])
+def test_example_program(name):
+    program = next(p for p in example_programs(SMALL) if p.name == name)
+    result = cosim.cosimulate(program.instructions, program.dram_image, SMALL,
+                              program_address=program.program_address)
+    _check(result)
+    assert not program.mismatches(result.rtl.dram)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_program(seed):
+    program = random_program(SMALL, seed)
+    _check(cosim.cosimulate(program.instructions, program.dram, SMALL))
+
+
+def test_random_program_with_dram_backpressure():
+    program = random_program(SMALL, 11)
+    result = cosim.cosimulate(program.instructions, program.dram, SMALL,
+                              ready_probability=0.4, seed=5)
+    assert result.rtl_cycles > 0
+
+
+def _run(instructions, max_cycles=100_000):
+    dram = np.zeros(4096, dtype=np.uint8)
+    image = np.frombuffer(isa.encode_program(instructions), dtype=np.uint8)
+    dram[:image.size] = image
+    return cosim.run_rtl(SMALL, dram, 0, len(instructions), max_cycles=max_cycles)
+
+
+def test_watchdog_stops_a_long_program():
+    slow = Instruction(Opcode.LOAD, mem="sp", dst=0, dram=1024, y_size=200, x_size=1,
+                       y_stride=4, lanes=0)
+    with pytest.raises(WatchdogError, match=r"ran \d+ cycles, retired 0 instructions.*is 0"):
+        _run([slow, Instruction(Opcode.FINISH)], max_cycles=60)
+
+
+def test_deadlock_names_the_waiting_instruction():
+    load = Instruction(Opcode.LOAD, mem="sp", dst=0, dram=1024, y_size=1, x_size=1)
+    waits = Instruction(Opcode.GEMM, pop_prev=1, acc=0, inp=0, wgt=0)
+    with pytest.raises(RtlSimulationError, match="DEADLOCK at instruction 1"):
+        _run([load, waits, Instruction(Opcode.FINISH)])
+
+
+def test_illegal_opcode_and_missing_finish():
+    load = Instruction(Opcode.LOAD, mem="sp", dst=0, dram=1024, y_size=1, x_size=1)
+    dram = np.zeros(4096, dtype=np.uint8)
+    dram[:16] = np.frombuffer(isa.encode_program([load]), dtype=np.uint8)
+    dram[16] = 9  # opcode 9 is illegal
+    with pytest.raises(RtlSimulationError, match="ILLEGAL_OPCODE at instruction 1"):
+        cosim.run_rtl(SMALL, dram, 0, 2)
+    with pytest.raises(RtlSimulationError, match="NO_FINISH"):
+        cosim.run_rtl(SMALL, dram, 0, 1)
+
+
+def test_mismatch_names_address_and_store(monkeypatch):
+    program = random_program(SMALL, 3, rounds=1)
+    real_run = cosim.run_rtl
+
+    def corrupted(*args, **kwargs):
+        run = real_run(*args, **kwargs)
+        store = next(i for i in program.instructions if i.opcode == Opcode.STORE)
+        run.dram[store.dram] ^= 0xFF
+        return run
+
+    monkeypatch.setattr(cosim, "run_rtl", corrupted)
+    store_index = next(n for n, i in enumerate(program.instructions) if i.opcode == Opcode.STORE)
+    with pytest.raises(CosimMismatchError, match=f"written by instruction {store_index} "):
+        cosim.cosimulate(program.instructions, program.dram, SMALL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(3, 23))
+def test_random_program_sweep(seed):
+    program = random_program(SMALL, seed, rounds=3)
+    _check(cosim.cosimulate(program.instructions, program.dram, SMALL))
+
+
+@pytest.mark.slow
+def test_default_config_examples_and_random():
+    config = VPUConfig()
+    for program in example_programs(config):
+        result = cosim.cosimulate(program.instructions, program.dram_image, config,
+                                  program_address=program.program_address)
+        _check(result)
+    for seed in range(4):
+        program = random_program(config, seed)
+        _check(cosim.cosimulate(program.instructions, program.dram, config))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dim,bus", [(2, 4), (4, 32), (16, 16)])
+def test_config_sweep(dim, bus):
+    config = VPUConfig(dim=dim, sp_depth=512, acc_depth=256, dram_bus_bytes=bus,
+                       dram_latency=7)
+    for seed in range(2):
+        program = random_program(config, seed)
+        _check(cosim.cosimulate(program.instructions, program.dram, config))
