@@ -97,6 +97,12 @@ def place(model: Model, priorities: Sequence[str], plugins: Mapping[str, Plugin]
     Raises DeviceError naming every node that no device takes, with each device's reason.
     """
     order = model.ordered_nodes()
+    seen: set[str] = set()
+    for node in order:
+        if node.name in seen:
+            raise DeviceError(f"HETERO: model {model.name!r} has two nodes named {node.name!r}; "
+                              "placement needs unique node names")
+        seen.add(node.name)
     consts = constant_nodes(model)
     result_readers = {id(r.inputs[0].node) for r in model.results}
     taken = {dev: set(plugins[dev].query_model(model, properties)) for dev in priorities}

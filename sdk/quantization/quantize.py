@@ -32,8 +32,8 @@ def quantize(model: Model, calibration_data: Iterable | None = None, *, method: 
 
     ``calibration_data`` is an iterable of samples, each a dict ``{input_name: array}`` (or
     a list / a single array for a one-input model); the first ``subset_size`` are used.
-    Activations entering Convolution / GroupConvolution / MatMul (and residual ``Add`` /
-    ``AvgPool`` when ``quantize_pipeline``) get a per-tensor symmetric int8 FakeQuantize
+    Activations entering Convolution / GroupConvolution / MatMul (and residual ``Add``,
+    ``AvgPool``, ``ReduceMean`` when ``quantize_pipeline``) get a per-tensor symmetric int8 FakeQuantize
     whose range comes from ``method`` ("minmax", "percentile" at ``percentile`` %, or
     "entropy"). Constant weights become per-output-channel symmetric int8 (i8 Constant,
     Convert, Multiply by the f32 scale). Nodes named in ``ignored_names``, of a type in

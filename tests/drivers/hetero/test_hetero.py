@@ -124,3 +124,11 @@ def test_hetero_falls_back_when_a_device_compiler_refuses():
     small = Model([make("MatMul", x.output(0), constant(np.eye(4, dtype=np.float32))).output(0)], [x])
     with pytest.raises(CompileError, match="no later device in .* takes all of it"):
         Core().compile_model(small, "HETERO:TESTACC", {"TESTACC_FAIL_COMPILE": True})
+
+
+def test_hetero_rejects_duplicate_node_names():
+    x = parameter("x", ElementType.f32, (1, 4))
+    a = make("Relu", x.output(0), name="twin").output(0)
+    b = make("Relu", a, name="twin").output(0)
+    with pytest.raises(DeviceError, match="two nodes named 'twin'"):
+        Core().compile_model(Model([b], [x]), "HETERO:TESTACC,CPU")
