@@ -21,23 +21,49 @@ from kiln.ir.ops.convolution import window_geometry
 def unfold(x, kh, kw, sh, sw, dh, dw, ph, pw, out_h, out_w, cols):
     """Unfold ``x`` [C, H, W] (f32) into ``cols`` [C*kh*kw, out_h*out_w]; padding reads 0."""
     c_in, height, width = x.shape
+    lo, hi = valid_columns(kw, dw, pw, sw, out_w, width)
     for row in numba.prange(c_in * kh * kw):
         c = row // (kh * kw)
         i = (row // kw) % kh
         j = row % kw
+        a0 = lo[j]
+        count = hi[j] - a0
+        start = a0 * sw + j * dw - pw
+        dest = cols[row]
         for oh in range(out_h):
+            line = dest[oh * out_w:(oh + 1) * out_w]
             ih = oh * sh - ph + i * dh
-            base = oh * out_w
-            if ih < 0 or ih >= height:
-                for ow in range(out_w):
-                    cols[row, base + ow] = 0.0
+            if ih < 0 or ih >= height or count <= 0:
+                line[:] = 0.0
                 continue
-            for ow in range(out_w):
-                iw = ow * sw - pw + j * dw
-                if 0 <= iw < width:
-                    cols[row, base + ow] = x[c, ih, iw]
-                else:
-                    cols[row, base + ow] = 0.0
+            line[:a0] = 0.0
+            line[a0 + count:] = 0.0
+            xr = x[c, ih]
+            seg = line[a0:a0 + count]
+            if sw == 1:
+                seg[:] = xr[start:start + count]
+            else:
+                src = xr[start:]
+                for t in range(count):
+                    seg[t] = src[t * sw]
+
+
+@numba.njit(cache=True, nogil=True)
+def valid_columns(kw, dw, pw, sw, out_w, width):
+    """Return, per kernel column j, the output columns [lo, hi) whose input column is inside the row."""
+    lo = np.empty(kw, np.int64)
+    hi = np.empty(kw, np.int64)
+    for j in range(kw):
+        off = j * dw - pw
+        a = 0
+        while a < out_w and a * sw + off < 0:
+            a += 1
+        z = out_w
+        while z > a and (z - 1) * sw + off >= width:
+            z -= 1
+        lo[j] = a
+        hi[j] = z
+    return lo, hi
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -45,33 +71,44 @@ def depthwise(x, w, sh, sw, dh, dw, ph, pw, out):
     """Depthwise convolution: ``x`` [N, C, H, W], ``w`` [C*m, kh, kw] -> ``out`` [N, C*m, Ho, Wo] (f32).
 
     Output channel ``k`` reads input channel ``k // m`` (channel multiplier ``m``).
+    Each output row accumulates in a local row; the inner loops run over slices that
+    start at a non-negative offset so they vectorize (no negative-index wraparound).
     """
     n, c_in, height, width = x.shape
     c_out, kh, kw = w.shape
     mult = c_out // c_in
     out_h, out_w = out.shape[2], out.shape[3]
+    lo, hi = valid_columns(kw, dw, pw, sw, out_w, width)
     for job in numba.prange(n * c_out):
         b = job // c_out
         k = job % c_out
-        c = k // mult
+        xc = x[b, k // mult]
+        oc = out[b, k]
+        wk = w[k]
+        acc = np.empty(out_w, np.float32)
         for oh in range(out_h):
-            for ow in range(out_w):
-                out[b, k, oh, ow] = 0.0
-        for i in range(kh):
-            for j in range(kw):
-                wv = w[k, i, j]
-                for oh in range(out_h):
-                    ih = oh * sh - ph + i * dh
-                    if ih < 0 or ih >= height:
+            acc[:] = 0.0
+            for i in range(kh):
+                ih = oh * sh - ph + i * dh
+                if ih < 0 or ih >= height:
+                    continue
+                xr = xc[ih]
+                for j in range(kw):
+                    a0 = lo[j]
+                    count = hi[j] - a0
+                    if count <= 0:
                         continue
-                    lo = 0
-                    while lo < out_w and lo * sw - pw + j * dw < 0:
-                        lo += 1
-                    hi = out_w
-                    while hi > lo and (hi - 1) * sw - pw + j * dw >= width:
-                        hi -= 1
-                    for ow in range(lo, hi):
-                        out[b, k, oh, ow] += wv * x[b, c, ih, ow * sw - pw + j * dw]
+                    wv = wk[i, j]
+                    ac = acc[a0:a0 + count]
+                    if sw == 1:
+                        xs = xr[a0 + j * dw - pw:a0 + j * dw - pw + count]
+                        for t in range(count):
+                            ac[t] += wv * xs[t]
+                    else:
+                        xs = xr[a0 * sw + j * dw - pw:]
+                        for t in range(count):
+                            ac[t] += wv * xs[t * sw]
+            oc[oh, :] = acc
 
 
 @dataclasses.dataclass

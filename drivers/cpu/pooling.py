@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from kiln.drivers.cpu.convolution import valid_columns
 from kiln.errors import CompileError
 from kiln.ir import Node
 from kiln.ir.ops.convolution import window_geometry
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _nan_max(a, b):
+    """Return the larger of ``a`` and ``b``; NaN wins (as argmax in the reference picks it)."""
+    return a if (a >= b or a != a) else b
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -14,23 +21,32 @@ def max_pool(x, kh, kw, sh, sw, dh, dw, ph, pw, out):
     """Max over windows of ``x`` [N, C, H, W] into ``out`` [N, C, Ho, Wo] (f32); padding never wins."""
     n, c, height, width = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
+    lo, hi = valid_columns(kw, dw, pw, sw, out_w, width)
     for job in numba.prange(n * c):
-        b = job // c
-        k = job % c
+        xc = x[job // c, job % c]
+        oc = out[job // c, job % c]
+        acc = np.empty(out_w, np.float32)
         for oh in range(out_h):
-            for ow in range(out_w):
-                best = -np.inf
-                for i in range(kh):
-                    ih = oh * sh - ph + i * dh
-                    if ih < 0 or ih >= height:
+            acc[:] = np.float32(-np.inf)
+            for i in range(kh):
+                ih = oh * sh - ph + i * dh
+                if ih < 0 or ih >= height:
+                    continue
+                xr = xc[ih]
+                for j in range(kw):
+                    a0 = lo[j]
+                    count = hi[j] - a0
+                    if count <= 0:
                         continue
-                    for j in range(kw):
-                        iw = ow * sw - pw + j * dw
-                        if 0 <= iw < width:
-                            v = x[b, k, ih, iw]
-                            if v > best or v != v:
-                                best = v
-                out[b, k, oh, ow] = best
+                    ac = acc[a0:a0 + count]
+                    xs = xr[a0 * sw + j * dw - pw:]
+                    if sw == 1:
+                        for t in range(count):
+                            ac[t] = _nan_max(ac[t], xs[t])
+                    else:
+                        for t in range(count):
+                            ac[t] = _nan_max(ac[t], xs[t * sw])
+            oc[oh, :] = acc
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -39,34 +55,46 @@ def avg_pool(x, kh, kw, sh, sw, ph, pw, pe_h, pe_w, exclude_pad, out):
 
     With ``exclude_pad`` the divisor counts input cells only; otherwise it also
     counts the explicit padding (``ph``/``pw`` before, ``pe_h``/``pe_w`` after).
+    The window is a rectangle, so the divisor is (rows counted) x (columns counted).
     """
     n, c, height, width = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
+    lo, hi = valid_columns(kw, 1, pw, sw, out_w, width)
+    cols = np.empty(out_w, np.float32)
+    for ow in range(out_w):
+        w0 = ow * sw - pw
+        if exclude_pad:
+            cols[ow] = max(min(w0 + kw, width) - max(w0, 0), 0)
+        else:
+            cols[ow] = max(min(w0 + kw, width + pe_w) - max(w0, -pw), 0)
     for job in numba.prange(n * c):
-        b = job // c
-        k = job % c
+        xc = x[job // c, job % c]
+        oc = out[job // c, job % c]
+        acc = np.empty(out_w, np.float32)
         for oh in range(out_h):
             h0 = oh * sh - ph
-            for ow in range(out_w):
-                w0 = ow * sw - pw
-                acc = np.float32(0.0)
-                count = 0
-                for i in range(kh):
-                    ih = h0 + i
-                    if ih < 0 or ih >= height:
+            if exclude_pad:
+                rows = max(min(h0 + kh, height) - max(h0, 0), 0)
+            else:
+                rows = max(min(h0 + kh, height + pe_h) - max(h0, -ph), 0)
+            acc[:] = 0.0
+            for i in range(kh):
+                ih = h0 + i
+                if ih < 0 or ih >= height:
+                    continue
+                xr = xc[ih]
+                for j in range(kw):
+                    a0 = lo[j]
+                    count = hi[j] - a0
+                    if count <= 0:
                         continue
-                    for j in range(kw):
-                        iw = w0 + j
-                        if 0 <= iw < width:
-                            acc += x[b, k, ih, iw]
-                            count += 1
-                if not exclude_pad:
-                    hs = max(h0, -ph)
-                    he = min(h0 + kh, height + pe_h)
-                    ws = max(w0, -pw)
-                    we = min(w0 + kw, width + pe_w)
-                    count = max(he - hs, 0) * max(we - ws, 0)
-                out[b, k, oh, ow] = acc / count if count > 0 else np.float32(0.0)
+                    ac = acc[a0:a0 + count]
+                    xs = xr[a0 * sw + j - pw:]
+                    for t in range(count):
+                        ac[t] += xs[t * sw]
+            for ow in range(out_w):
+                d = rows * cols[ow]
+                oc[oh, ow] = acc[ow] / d if d > 0 else np.float32(0.0)
 
 
 class Pooling:
