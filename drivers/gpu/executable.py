@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 import numpy as np
-from kiln.drivers.gpu.device import cuda
+from kiln.drivers.gpu.device import cuda, simulated
 from kiln.drivers.gpu.gemm import TILE
 from kiln.drivers.gpu.kernels import VIEW_TYPES, StepKernel, anchor_supported, f32_static, movement_supported
 from kiln.drivers.plugin import Executable
@@ -33,6 +33,9 @@ from kiln.drivers.schedule import Schedule, Step, build_schedule, plan_buffers
 from kiln.errors import CompileError, KilnError
 from kiln.ir import Model, Node, Output, is_static
 from kiln.ir.evaluate import run_node
+
+SIMULATOR_LOCK = threading.Lock()
+"""numba's CUDA simulator runs one kernel at a time: concurrent inferences take turns on it."""
 
 
 def gpu_schedule(model: Model) -> Schedule:
@@ -201,6 +204,9 @@ class GpuExecutable(Executable):
         if arena is None:
             arena = DeviceArena(program)
         try:
+            if simulated():
+                with SIMULATOR_LOCK:
+                    return self._run(program, arena, inputs)
             return self._run(program, arena, inputs)
         finally:
             with self._lock:
