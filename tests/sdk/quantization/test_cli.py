@@ -45,3 +45,14 @@ def test_quantize_command_errors(tmp_path, capsys):
     np.savez(other, images=np.zeros((4, 1, 8, 8), np.float32), labels=np.zeros(4))
     assert main(["quantize", str(DATA / "digits_cnn.onnx"), "--calibration", str(other), "-q"]) == 1
     assert "no array for input(s) ['input']" in capsys.readouterr().err
+
+
+def test_quantize_command_takes_npy_of_samples(tmp_path, capsys):
+    cal = _calibration(tmp_path / "cal.npz", count=6)
+    images = np.load(cal)["input"]                      # [6, 1, 8, 8]: batch-1 samples
+    np.save(tmp_path / "cal.npy", images[:, None])      # [6, 1, 1, 8, 8]: one sample per row
+    out = tmp_path / "q.xml"
+    assert main(["quantize", str(DATA / "digits_cnn.onnx"), "--calibration", str(tmp_path / "cal.npy"),
+                 "-o", str(out), "--samples", "4"]) == 0
+    assert "4 samples" in capsys.readouterr().err
+    assert out.exists()
