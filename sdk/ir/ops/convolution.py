@@ -367,3 +367,76 @@ class GroupConvolutionBackpropData(BackpropDataBase):
 
     type_name = "GroupConvolutionBackpropData"
     grouped = True
+
+
+class Col2Im(Op):
+    """Sum sliding-window columns back into an image (the inverse layout of im2col, opset15).
+
+    Inputs: data (N, C * prod(kernel), L) or unbatched (C * prod(kernel), L); output_size and
+    kernel_size (1-D, one value per spatial axis). ``L`` must equal the number of windows that
+    the strides, dilations and pads give over ``output_size``. Output: (N, C, *output_size).
+    """
+
+    type_name = "Col2Im"
+    version = "opset15"
+    attributes = {
+        "strides": Attr(AttrKind.INTS, []),
+        "dilations": Attr(AttrKind.INTS, []),
+        "pads_begin": Attr(AttrKind.INTS, []),
+        "pads_end": Attr(AttrKind.INTS, []),
+    }
+    num_inputs = (3, 3)
+
+    @classmethod
+    def infer(cls, node):
+        data, size, kernel = node.inputs
+        rank = size.shape[0] if size.shape is not None and len(size.shape) == 1 else None
+        size_value, kernel_value = node.input_value(1), node.input_value(2)
+        if data.shape is not None and len(data.shape) not in (2, 3):
+            raise ShapeInferenceError(
+                f"node {node.name!r} (Col2Im): data must be (N, C*prod(kernel), L) or (C*prod(kernel), L), "
+                f"got {node.describe_inputs()}")
+        if rank is None:
+            return [(data.element_type, None)]
+        spatial = tuple(int(v) for v in size_value) if size_value is not None else (None,) * rank
+        channels = None
+        if data.shape is not None and kernel_value is not None and data.shape[-2] is not None:
+            taps = int(np.prod(kernel_value))
+            if data.shape[-2] % taps:
+                raise ShapeInferenceError(
+                    f"node {node.name!r} (Col2Im): {data.shape[-2]} rows do not split into kernel "
+                    f"{kernel_value.tolist()} ({taps} taps)")
+            channels = data.shape[-2] // taps
+        lead = (data.shape[0],) if data.shape is not None and len(data.shape) == 3 else ()
+        return [(data.element_type, (*lead, channels, *spatial))]
+
+    @classmethod
+    def evaluate(cls, node, inputs):
+        data, size, kernel = inputs
+        batched = data.ndim == 3
+        cols = data if batched else data[np.newaxis]
+        size = [int(v) for v in size]
+        kernel = [int(v) for v in kernel]
+        rank = len(size)
+        strides = list(node.attrs["strides"] or [1] * rank)
+        dilations = list(node.attrs["dilations"] or [1] * rank)
+        begins = list(node.attrs["pads_begin"] or [0] * rank)
+        ends = list(node.attrs["pads_end"] or [0] * rank)
+        out = [(size[i] + begins[i] + ends[i] - (kernel[i] - 1) * dilations[i] - 1) // strides[i] + 1
+               for i in range(rank)]
+        taps = int(np.prod(kernel))
+        n, rows, length = cols.shape
+        if rows % taps or length != int(np.prod(out)):
+            raise ShapeInferenceError(
+                f"node {node.name!r} (Col2Im): data {list(data.shape)} does not hold {taps}-tap columns for "
+                f"{int(np.prod(out))} windows over output_size {size}")
+        acc = accumulator(data.dtype)
+        cols = cols.astype(acc).reshape(n, rows // taps, taps, *out)
+        canvas = np.zeros((n, rows // taps, *(s + b + e for s, b, e in zip(size, begins, ends))), acc)
+        for tap, offset in enumerate(np.ndindex(*kernel)):
+            window = tuple(slice(o * d, o * d + (c - 1) * s + 1, s)
+                           for o, d, c, s in zip(offset, dilations, out, strides))
+            canvas[(slice(None), slice(None)) + window] += cols[:, :, tap]
+        crop = tuple(slice(b, b + s) for b, s in zip(begins, size))
+        image = canvas[(slice(None), slice(None)) + crop].astype(data.dtype)
+        return [image if batched else image[0]]

@@ -98,3 +98,17 @@ def conv_transpose(ctx):
     op = "ConvolutionBackpropData" if groups == 1 else "GroupConvolutionBackpropData"
     y = ctx.make(op, *inputs, **attrs)
     return add_bias(ctx, y, bias, rank + 2)
+
+
+@onnx_op("Col2Im", since=18)
+def col2im(ctx):
+    """Rearrange columns (N, C * prod(block), L) into an image (N, C, *image_shape), summing overlaps."""
+    size = ctx.input(1)
+    rank = size.shape[0] if size.shape is not None and len(size.shape) == 1 else None
+    if rank is None:
+        raise ctx.unsupported("image_shape must be a 1-D tensor of known length")
+    pads = ctx.attr("pads") or [0] * (2 * rank)
+    return ctx.make("Col2Im", ctx.input(0), size, ctx.input(2),
+                    strides=list(ctx.attr("strides") or [1] * rank),
+                    dilations=list(ctx.attr("dilations") or [1] * rank),
+                    pads_begin=list(pads[:rank]), pads_end=list(pads[rank:]))

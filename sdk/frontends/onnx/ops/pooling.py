@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 from kiln.frontends.onnx.ops.convolution import window_attrs
 from kiln.frontends.onnx.registry import onnx_op
+from kiln.ir import ElementType
 from kiln.ir.ops.convolution import extract_windows, window_geometry
 
 
@@ -155,3 +156,35 @@ def global_lp_pool(ctx):
     powered = ctx.make("Power", ctx.make("Abs", x), ctx.const(p, dtype))
     total = ctx.make("ReduceSum", powered, axes, keep_dims=True)
     return ctx.make("Power", total, ctx.const(1.0 / p, dtype))
+
+
+@onnx_op("MaxUnpool", since=9)
+def max_unpool(ctx):
+    """Scatter each pooled value back to the flat position its index names; zeros elsewhere.
+
+    Indices address the shape MaxPool would invert, ``(in - 1) * stride + kernel - pads_begin -
+    pads_end`` per spatial axis; an ``output_shape`` input extends that result with zeros at
+    the end of each axis (as ONNX defines it).
+    """
+    x, indices = ctx.input(0), ctx.input(1)
+    size = kernel(ctx)
+    rank = len(size)
+    if x.shape is None or any(d is None for d in x.shape):
+        raise ctx.unsupported("the pooled input must have a static shape")
+    pads = ctx.attr("pads") or [0] * (2 * rank)
+    strides = ctx.attr("strides") or [1] * rank
+    spatial = [(x.shape[2 + i] - 1) * strides[i] + size[i] - pads[i] - pads[rank + i] for i in range(rank)]
+    inferred = [*x.shape[:2], *spatial]
+    flat = ctx.const([-1], np.int64)
+    zeros = ctx.const(np.zeros(int(np.prod(inferred)), x.element_type.numpy))
+    where = ctx.make("Reshape", indices, flat, special_zero=False)
+    values = ctx.make("Reshape", x, flat, special_zero=False)
+    scattered = ctx.make("ScatterElementsUpdate", zeros, where, values, ctx.const(np.int64(0)))
+    y = ctx.make("Reshape", scattered, ctx.const(inferred, np.int64), special_zero=False)
+    output_shape = ctx.optional_input(2)
+    if output_shape is None:
+        return y
+    grow = ctx.make("Subtract", ctx.make("Convert", output_shape, destination_type=ElementType.i64),
+                    ctx.const(inferred, np.int64))
+    return ctx.make("Pad", y, ctx.const([0] * len(inferred), np.int64), grow,
+                    ctx.const(np.zeros((), x.element_type.numpy)), pad_mode="constant")

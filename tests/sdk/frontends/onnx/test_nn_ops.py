@@ -411,3 +411,15 @@ def test_block_quantization():
     check("QuantizeLinear", {"x": x, "s": scale, "z": zero_point}, attrs, opset=21, atol=0)
     q = RNG.integers(0, 255, (2, 6, 3)).astype(np.uint8)
     check("DequantizeLinear", {"q": q, "s": scale, "z": zero_point}, attrs, opset=21)
+
+
+def test_col2im_and_max_unpool():
+    cols = rand(2, 2 * 6, 12)
+    check("Col2Im", {"x": cols, "size": np.array([5, 6], np.int64), "block": np.array([2, 3], np.int64)},
+          {"strides": [1, 2], "pads": [0, 1, 0, 1]}, consts=("size", "block"), opset=18)
+    x = rand(1, 2, 6, 6)
+    got, expected = run_both("MaxPool", {"x": x}, {"kernel_shape": [2, 2], "strides": [2, 2]}, outputs=2)
+    values, indices = expected
+    check("MaxUnpool", {"v": values, "i": indices}, {"kernel_shape": [2, 2], "strides": [2, 2]})
+    # With an output_shape input, onnxruntime indexes into that shape while ONNX's reference (and
+    # Kiln) index into the inferred shape and pad; the node suite checks that case.
