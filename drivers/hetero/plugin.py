@@ -34,7 +34,14 @@ def subgraph_model(sub: Subgraph, name: str) -> Model:
     copies: dict[int, Node] = {}
     feeds: dict[Output, Output] = {}
     params = []
-    used: set[str] = set()
+    boundary = set(sub.inputs)
+    used: set[str] = set()  # names of every node copied in, so no Parameter takes one
+    stack = list(sub.nodes)
+    while stack:
+        node = stack.pop()
+        if node.name not in used:
+            used.add(node.name)
+            stack.extend(p.node for p in node.inputs if p not in boundary)
     for port in sub.inputs:
         pname = port.name
         while pname in used:

@@ -132,3 +132,17 @@ def test_hetero_rejects_duplicate_node_names():
     b = make("Relu", a, name="twin").output(0)
     with pytest.raises(DeviceError, match="two nodes named 'twin'"):
         Core().compile_model(Model([b], [x]), "HETERO:TESTACC,CPU")
+
+
+def test_hetero_boundary_names_do_not_collide_with_nodes():
+    # The tensor "b" crossing into TESTACC's subgraph is named like a node in that subgraph.
+    x = parameter("x", ElementType.f32, (1, 4))
+    a = make("Softmax", x.output(0), axis=-1, name="a").output(0)
+    a.names.add("b")
+    b = make("MatMul", a, constant(np.eye(4, dtype=np.float32)), name="b").output(0)
+    model = Model([b], [x])
+    compiled = Core().compile_model(model, "HETERO:TESTACC,CPU")
+    value = np.arange(4, dtype=np.float32)[None]
+    np.testing.assert_allclose(compiled(value)[0], evaluate(model, [value])[0], rtol=1e-6)
+    names = [p.name for m in compiled.executable.sub_models for p in m.parameters]
+    assert "b" not in names and "b_" in names
