@@ -164,3 +164,40 @@ def test_converted_model_round_trips_through_onnx_checker():
     proto = model([node], [vi("x", F, [2, 3])], [vi("y", F, [3, 2])], 13)
     onnx.checker.check_model(proto)
     check(proto, {"x": np.arange(6, dtype=np.float32).reshape(2, 3)})
+
+
+def test_function_op_is_expanded_from_its_onnx_body():
+    """CenterCropPad has no Kiln converter: the core converts its ONNX function body."""
+    node = helper.make_node("CenterCropPad", ["x", "shape"], ["y"], axes=[0, 1])
+    inits = [helper.make_tensor("shape", I64, [2], [3, 6])]
+    proto = model([node], [vi("x", F, [5, 4, 2])], [vi("y", F, None)], 18, inits)
+    check(proto, {"x": np.arange(40, dtype=np.float32).reshape(5, 4, 2)})
+
+
+@pytest.mark.parametrize("mode,padding", [("linear", "zeros"), ("nearest", "border"),
+                                          ("cubic", "reflection")])
+def test_grid_sample(mode, padding):
+    node = helper.make_node("GridSample", ["x", "grid"], ["y"], mode=mode, padding_mode=padding)
+    proto = model([node], [vi("x", F, [1, 2, 4, 5]), vi("grid", F, [1, 3, 3, 2])], [vi("y", F, None)], 20)
+    rng = np.random.default_rng(5)
+    check(proto, {"x": rng.random((1, 2, 4, 5), dtype=np.float32),
+                  "grid": rng.uniform(-1.3, 1.3, (1, 3, 3, 2)).astype(np.float32)}, rtol=1e-4)
+
+
+@pytest.mark.parametrize("inverse,onesided", [(0, 0), (0, 1), (1, 0)])
+def test_dft(inverse, onesided):
+    node = helper.make_node("DFT", ["x"], ["y"], axis=1, inverse=inverse, onesided=onesided)
+    width = 2 if inverse else 1
+    proto = model([node], [vi("x", F, [2, 8, width])], [vi("y", F, None)], 19)
+    check(proto, {"x": np.random.default_rng(6).random((2, 8, width), dtype=np.float32)}, rtol=1e-4)
+
+
+def test_non_max_suppression():
+    node = helper.make_node("NonMaxSuppression", ["boxes", "scores", "limit", "iou", "score"], ["sel"])
+    inits = [helper.make_tensor("limit", I64, [1], [2]), helper.make_tensor("iou", F, [1], [0.5]),
+             helper.make_tensor("score", F, [1], [0.1])]
+    proto = model([node], [vi("boxes", F, [1, 4, 4]), vi("scores", F, [1, 2, 4])], [vi("sel", I64, None)],
+                  11, inits)
+    boxes = np.float32([[[0, 0, 1, 1], [0, 0.1, 1, 1.1], [0, 2, 1, 3], [5, 5, 4, 4]]])
+    scores = np.float32([[[0.9, 0.8, 0.7, 0.05], [0.2, 0.3, 0.3, 0.9]]])
+    check(proto, {"boxes": boxes, "scores": scores})
