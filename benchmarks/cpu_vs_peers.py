@@ -158,18 +158,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(results: list[dict], engines: list[str]) -> None:
-    """Print median latencies, peer/Kiln speed ratios and their geometric means."""
+    """Print median and best latencies, peer/Kiln speed ratios and their geometric means."""
+    for statistic in ("median_ms", "min_ms"):
+        print(f"\n{statistic[:-3]} latency (ms), batch 1:")
+        print_ratios(results, engines, statistic)
+
+
+def print_ratios(results: list[dict], engines: list[str], statistic: str) -> None:
     peers = [e for e in engines if e != "kiln"]
-    head = f"{'model':20s}" + "".join(f"{e + ' ms':>16s}" for e in engines)
+    head = f"{'model':20s}" + "".join(f"{e:>16s}" for e in engines)
     if "kiln" in engines:
         head += "".join(f"{'kiln speed vs ' + p[:4]:>20s}" for p in peers) + f"{'max rel err':>13s}"
     print(head)
     ratios: dict[str, list[float]] = {p: [] for p in peers}
     for r in results:
-        line = f"{r['model']:20s}" + "".join(f"{r[e]['median_ms']:16.2f}" for e in engines)
+        line = f"{r['model']:20s}" + "".join(f"{r[e][statistic]:16.2f}" for e in engines)
         if "kiln" in engines:
             for p in peers:
-                ratio = r[p]["median_ms"] / r["kiln"]["median_ms"]
+                ratio = r[p][statistic] / r["kiln"][statistic]
                 ratios[p].append(ratio)
                 line += f"{ratio:19.2f}x"
             line += f"{r.get('kiln_vs_onnxruntime_max_rel_error', float('nan')):13.1e}"

@@ -162,7 +162,7 @@ class CpuProgram:
 
         def output(arena):
             numba.set_num_threads(threads_for(arena))
-            return arena.view(buffer, shape) if buffer is not None else np.empty(shape, np.float32)
+            return arena.view(buffer, shape, elements) if buffer is not None else np.empty(shape, np.float32)
 
         def finish(env, out):
             if epilogue is not None:
@@ -221,8 +221,8 @@ class Arena:
         self.workspace = np.empty(max(program.workspace_bytes // 4, 1), np.float32)
         self.gemm = gemm
 
-    def view(self, slot: int, shape: tuple[int, ...]) -> np.ndarray:
-        size = int(np.prod(shape, dtype=np.int64))
+    def view(self, slot: int, shape: tuple[int, ...], size: int) -> np.ndarray:
+        """Return slot ``slot`` as an array of ``shape`` (``size`` elements)."""
         return self.slots[slot][:size].reshape(shape)
 
 
