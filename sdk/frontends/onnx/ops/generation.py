@@ -1,4 +1,4 @@
-"""ONNX ops that generate or select by position: Range, EyeLike, OneHot, Trilu, CumSum."""
+"""ONNX ops that generate or select by position: Range, EyeLike, OneHot, Trilu, CumSum, CumProd."""
 
 from __future__ import annotations
 
@@ -63,3 +63,56 @@ def trilu(ctx):
 def cum_sum(ctx):
     return ctx.make("CumSum", ctx.input(0), ctx.input(1), exclusive=bool(ctx.attr("exclusive", 0)),
                     reverse=bool(ctx.attr("reverse", 0)))
+
+
+MAX_CUMPROD_STEPS = 1024
+"""Longest axis CumProd is unrolled along (the IR has no cumulative-product op)."""
+
+
+def _cumprod_along(ctx, x, axis: int, exclusive: bool, reverse: bool):
+    """Return the running products of ``x`` along static ``axis``: one Multiply per step."""
+    n = x.shape[axis]
+    one_step = ctx.const([1], np.int64)
+    where = ctx.const([axis], np.int64)
+    steps = [ctx.make("Slice", x, ctx.const([k], np.int64), ctx.const([k + 1], np.int64), one_step, where)
+             for k in range(n)]
+    outputs = [None] * n
+    running = None
+    for k in (range(n - 1, -1, -1) if reverse else range(n)):
+        if exclusive:
+            outputs[k] = running if running is not None else ctx.make(
+                "Broadcast", ctx.const(np.ones((), x.element_type.numpy)),
+                ctx.make("ShapeOf", steps[k], output_type=ElementType.i64), mode="numpy")
+        running = steps[k] if running is None else ctx.make("Multiply", running, steps[k])
+        if not exclusive:
+            outputs[k] = running
+    return outputs[0] if n == 1 else ctx.make("Concat", *outputs, axis=axis)
+
+
+@onnx_op("CumProd", since=26)
+def cum_prod(ctx):
+    """Unroll the running product along the axis (exact, any element type). When the axis is
+    known only at inference, build it for every axis and Select the one asked for."""
+    x = ctx.input(0)
+    if x.shape is None or any(d is None for d in x.shape):
+        raise ctx.unsupported("CumProd needs a static input shape (it is unrolled)")
+    rank = len(x.shape)
+    exclusive, reverse = bool(ctx.attr("exclusive", 0)), bool(ctx.attr("reverse", 0))
+    if rank == 0:
+        return x
+    axis_value = ctx.input_value(1)
+    candidates = [axis_value.reshape(-1)[0] % rank] if axis_value is not None else range(rank)
+    if sum(x.shape[a] for a in candidates) > MAX_CUMPROD_STEPS:
+        raise ctx.unsupported(f"axis too long to unroll (more than {MAX_CUMPROD_STEPS} steps)")
+    results = {int(a): _cumprod_along(ctx, x, int(a), exclusive, reverse) for a in candidates}
+    if len(results) == 1:
+        return next(iter(results.values()))
+    axis = ctx.input(1)
+    if axis.element_type != ElementType.i64:
+        axis = ctx.make("Convert", axis, destination_type=ElementType.i64)
+    axis = ctx.make("FloorMod", ctx.make("Reshape", axis, ctx.const([], np.int64), special_zero=False),
+                    ctx.const(np.int64(rank)))
+    out = results[rank - 1]
+    for a in range(rank - 2, -1, -1):
+        out = ctx.make("Select", ctx.make("Equal", axis, ctx.const(np.int64(a))), results[a], out)
+    return out
