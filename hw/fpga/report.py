@@ -97,7 +97,7 @@ class BuildReport:
         lines += [f"| {c.clock} | {c.achieved_mhz:.2f} | {c.constraint_mhz:.2f} | "
                   f"{'meets' if c.meets else 'FAILS'} |" for c in self.clocks]
         lines += ["", f"bitstream: {self.bitstream or 'none'}; build time {self.seconds:.0f} s"]
-        lines += self.notes
+        lines += ["", *self.notes] if self.notes else []
         return "\n".join(lines)
 
     def write(self, out_dir: Path) -> None:
@@ -146,6 +146,26 @@ def clock_timing(report_json: dict | None, log_text: str) -> list[ClockTiming]:
     return list(last.values())
 
 
+def critical_path(report_json: dict | None) -> str:
+    """Return the worst path as the chain of design modules it crosses, with its logic depth."""
+    if not report_json or not report_json.get("critical_paths"):
+        return ""
+    worst = report_json["critical_paths"][0]
+    modules: list[str] = []
+    levels = 0
+    for segment in worst.get("path", []):
+        if segment.get("type") == "routing":
+            continue
+        levels += 1
+        # cut the netlist suffixes Yosys/nextpnr append (_LUT4_..., $signal$...)
+        cell = re.split(r"_[A-Z]|\$", segment["from"]["cell"])[0]
+        parts = [part for part in cell.split(".") if re.fullmatch(r"[A-Za-z]\w*", part)]
+        name = ".".join(parts[:4])
+        if name and (not modules or modules[-1] != name):
+            modules.append(name)
+    return f"critical path ({levels} cells): " + " -> ".join(modules)
+
+
 def resource_rows(family: str, utilisation: dict[str, tuple[int, int]],
                   synthesis_log: str) -> list[ResourceUse]:
     """Return the LUT, flip-flop, DSP and block-RAM rows of the summary."""
@@ -181,5 +201,8 @@ def parse_build(out: Path, design: str, board, config, *, dram_bytes: int, baud:
         bitstream=str(bitstream) if bitstream else None,
         seconds=seconds,
     )
+    path = critical_path(report_json)
+    if path:
+        report.notes.append(path)
     report.write(out)
     return report

@@ -1,0 +1,35 @@
+"""A real bitstream build of the smallest VPU for the ULX3S-85F through `kiln hw bitstream`.
+
+Runs Yosys and nextpnr (YoWASP builds; their compiled WebAssembly is cached under
+~/.cache/YoWASP after the first run). A few minutes of one core.
+"""
+
+import json
+
+import pytest
+from kiln.cli import main
+
+SMALLEST = ["--dim", "2", "--sp-depth", "64", "--acc-depth", "64", "--dram-bus-bytes", "4",
+            "--dram-kib", "4"]
+
+
+@pytest.mark.fpga
+def test_smallest_ulx3s_bitstream_builds_with_fmax_reported(tmp_path, capsys):
+    out = tmp_path / "ulx3s"
+    status = main(["hw", "bitstream", "--board", "ulx3s-85f", *SMALLEST, "--out", str(out),
+                   "--no-progress"])
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert (out / "kiln_vpu.bit").stat().st_size > 100_000
+    for log in ("kiln_vpu.rpt", "kiln_vpu.tim", "kiln_vpu.report.json", "summary.md"):
+        assert (out / log).stat().st_size > 0, log
+    summary = json.loads((out / "summary.json").read_text())
+    rows = {r["name"]: r for r in summary["resources"]}
+    assert set(rows) == {"LUTs", "flip-flops", "DSPs", "block RAMs"}
+    assert 0 < rows["LUTs"]["used"] < rows["LUTs"]["available"] == 83640
+    assert 0 < rows["flip-flops"]["used"] < rows["flip-flops"]["available"]
+    assert rows["block RAMs"]["available"] == 208
+    [clock] = summary["clocks"]
+    assert clock["constraint_mhz"] == 25.0
+    assert clock["achieved_mhz"] >= 25.0
+    assert f"{clock['achieved_mhz']:.2f}" in printed
