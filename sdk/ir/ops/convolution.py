@@ -440,3 +440,114 @@ class Col2Im(Op):
         crop = tuple(slice(b, b + s) for b, s in zip(begins, size))
         image = canvas[(slice(None), slice(None)) + crop].astype(data.dtype)
         return [image if batched else image[0]]
+
+
+def bilinear_sample(planes: np.ndarray, y: np.ndarray, x: np.ndarray, pad: bool) -> np.ndarray:
+    """Sample ``planes`` (N, G, C, H, W) at fractional (y, x) of shape (N, G, *out) by bilinear
+    interpolation; return (N, G, C, *out).
+
+    With ``pad`` (torchvision's rule) a point beyond a one-cell border is 0 and each corner
+    outside the image counts as 0. Without it a point outside [0, H) x [0, W) is 0 and
+    corners are clamped to the image.
+    """
+    n, g, c, h, w = planes.shape
+    if pad:
+        valid = (y > -1) & (y < h) & (x > -1) & (x < w)
+    else:
+        valid = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+    y0, x0 = np.floor(y), np.floor(x)
+    dy, dx = y - y0, x - x0
+    y0, x0 = y0.astype(np.int64), x0.astype(np.int64)
+    flat = planes.reshape(n, g, c, h * w)
+    out = np.zeros((n, g, c) + y.shape[2:], planes.dtype)
+    for yy, xx, weight in ((y0, x0, (1 - dy) * (1 - dx)), (y0, x0 + 1, (1 - dy) * dx),
+                           (y0 + 1, x0, dy * (1 - dx)), (y0 + 1, x0 + 1, dy * dx)):
+        if pad:
+            inside = valid & (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+        else:
+            yy, xx = np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)
+            inside = valid
+        index = np.where(inside, np.clip(yy, 0, h - 1) * w + np.clip(xx, 0, w - 1), 0)
+        gathered = np.take_along_axis(flat, index.reshape(n, g, 1, -1), axis=3).reshape(out.shape)
+        out += np.where(inside[:, :, None], weight[:, :, None] * gathered, 0)
+    return out
+
+
+class DeformableConvolution(Op):
+    """2-D convolution whose taps sample the input at learned offsets (opset8), optionally masked.
+
+    Inputs: data (N, C_in, H, W); offsets (N, deformable_group * 2 * kh * kw, H_out, W_out) as
+    (dy, dx) pairs per tap; filters (C_out, C_in / group, kh, kw); optional mask
+    (N, deformable_group * kh * kw, H_out, W_out) scaling each sample. Tap (i, j) of output
+    cell (p, q) reads data at (p * stride - pad + i * dilation + dy, ...) by bilinear
+    interpolation (see :func:`bilinear_sample` for ``bilinear_interpolation_pad``).
+    """
+
+    type_name = "DeformableConvolution"
+    version = "opset8"
+    attributes = {
+        **ConvolutionBase.attributes,
+        "group": Attr(AttrKind.INT, 1),
+        "deformable_group": Attr(AttrKind.INT, 1),
+        "bilinear_interpolation_pad": Attr(AttrKind.BOOL, False),
+    }
+    num_inputs = (3, 4)
+
+    @classmethod
+    def infer(cls, node):
+        data, offsets, filters = node.inputs[:3]
+        if filters.shape is None or len(filters.shape) != 4 or any(k is None for k in filters.shape[2:]):
+            raise ShapeInferenceError(
+                f"node {node.name!r} (DeformableConvolution): filters must be (C_out, C_in/group, kh, kw) "
+                f"with a static kernel, got {node.describe_inputs()}")
+        kernel = [int(k) for k in filters.shape[2:]]
+        if data.shape is None:
+            return [(data.element_type, None)]
+        if len(data.shape) != 4:
+            raise ShapeInferenceError(
+                f"node {node.name!r} (DeformableConvolution): data must be (N, C, H, W), got "
+                f"{node.describe_inputs()}")
+        groups, deformable = node.attrs["group"], node.attrs["deformable_group"]
+        channels = data.shape[1]
+        if channels is not None and filters.shape[1] is not None and channels != groups * filters.shape[1]:
+            raise ShapeInferenceError(
+                f"node {node.name!r} (DeformableConvolution): data has {channels} channels, filters expect "
+                f"{groups} x {filters.shape[1]}")
+        taps = kernel[0] * kernel[1]
+        if offsets.shape is not None and offsets.shape[1] not in (None, deformable * 2 * taps):
+            raise ShapeInferenceError(
+                f"node {node.name!r} (DeformableConvolution): offsets need {deformable * 2 * taps} channels, "
+                f"got {node.describe_inputs()}")
+        _, _, spatial = window_geometry(node, data.shape[2:], kernel)
+        return [(data.element_type, (data.shape[0], filters.shape[0], *spatial))]
+
+    @classmethod
+    def evaluate(cls, node, inputs):
+        x, offsets, w = inputs[:3]
+        mask = inputs[3] if len(inputs) == 4 else None
+        kernel = list(w.shape[2:])
+        begins, _, out = window_geometry(node, x.shape[2:], kernel)
+        strides = node.attrs["strides"] or [1, 1]
+        dilations = node.attrs["dilations"] or [1, 1]
+        groups, deformable = node.attrs["group"], node.attrs["deformable_group"]
+        n, c = x.shape[:2]
+        acc = accumulator(x.dtype)
+        planes = x.astype(acc).reshape(n, deformable, c // deformable, *x.shape[2:])
+        taps = kernel[0] * kernel[1]
+        shifts = offsets.astype(acc).reshape(n, deformable, taps, 2, *out)
+        scale = None if mask is None else mask.astype(acc).reshape(n, deformable, taps, *out)
+        rows = (np.arange(out[0]) * strides[0] - begins[0])[:, None]
+        cols_ = (np.arange(out[1]) * strides[1] - begins[1])[None, :]
+        cols = np.empty((n, c, taps, *out), acc)
+        for tap, (i, j) in enumerate(np.ndindex(*kernel)):
+            y = rows + i * dilations[0] + shifts[:, :, tap, 0]
+            xs = cols_ + j * dilations[1] + shifts[:, :, tap, 1]
+            sampled = bilinear_sample(planes, y, xs, node.attrs["bilinear_interpolation_pad"])
+            if scale is not None:
+                sampled = sampled * scale[:, :, tap, None]
+            cols[:, :, tap] = sampled.reshape(n, c, *out)
+        per_out = w.shape[0] // groups
+        cols = cols.reshape(n, groups, -1, out[0] * out[1])
+        weights = w.astype(acc).reshape(groups, per_out, -1)
+        y = np.matmul(weights[np.newaxis], cols)
+        return [y.reshape(n, w.shape[0], *out).astype(x.dtype)]

@@ -49,6 +49,13 @@ def image_cases(x):
                                         **{"exclude-pad": False}),
         "AdaptiveAvgPool": lambda: make("AdaptiveAvgPool", x, i64(4, 3)),
         "AdaptiveMaxPool": lambda: make("AdaptiveMaxPool", x, i64(4, 3), index_element_type=ElementType.i32),
+        "DeformableConvolution-pad": lambda: make(
+            "DeformableConvolution", x, constant(3 * f32(1, 2 * 2 * 9, 9, 9)), constant(f32(6, 2, 3, 3)),
+            constant(np.abs(f32(1, 2 * 9, 9, 9))), **window(), group=2, deformable_group=2,
+            bilinear_interpolation_pad=True),
+        "DeformableConvolution-nopad": lambda: make(
+            "DeformableConvolution", x, constant(3 * f32(1, 2 * 9, 5, 5)), constant(f32(6, 4, 3, 3)),
+            **window(strides=[2, 2]), bilinear_interpolation_pad=False),
         "Gelu-tanh": lambda: make("Gelu", x, approximation_mode="TANH"),
         "Gelu-erf": lambda: make("Gelu", x),
         "HSwish": lambda: make("HSwish", x),

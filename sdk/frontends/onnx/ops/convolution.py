@@ -112,3 +112,18 @@ def col2im(ctx):
                     strides=list(ctx.attr("strides") or [1] * rank),
                     dilations=list(ctx.attr("dilations") or [1] * rank),
                     pads_begin=list(pads[:rank]), pads_end=list(pads[rank:]))
+
+
+@onnx_op("DeformConv", since=19)
+def deform_conv(ctx):
+    """2-D deformable convolution (torchvision's sampling rule) plus an optional bias."""
+    x, w, offsets = ctx.input(0), ctx.input(1), ctx.input(2)
+    bias, mask = ctx.optional_input(3), ctx.optional_input(4)
+    rank = spatial_rank(ctx, w)
+    if rank != 2:
+        raise ctx.unsupported(f"only 2-D deformable convolution is supported, not {rank}-D")
+    attrs = window_attrs(ctx, rank)
+    inputs = [x, offsets, w] + ([mask] if mask is not None else [])
+    y = ctx.make("DeformableConvolution", *inputs, group=int(ctx.attr("group", 1)),
+                 deformable_group=int(ctx.attr("offset_group", 1)), bilinear_interpolation_pad=True, **attrs)
+    return add_bias(ctx, y, bias, rank + 2)

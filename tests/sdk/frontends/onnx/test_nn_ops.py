@@ -423,3 +423,13 @@ def test_col2im_and_max_unpool():
     check("MaxUnpool", {"v": values, "i": indices}, {"kernel_shape": [2, 2], "strides": [2, 2]})
     # With an output_shape input, onnxruntime indexes into that shape while ONNX's reference (and
     # Kiln) index into the inferred shape and pad; the node suite checks that case.
+
+
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_deform_conv(with_mask):
+    x, w = rand(1, 4, 7, 6), rand(6, 2, 3, 3)
+    inputs = {"x": x, "w": w, "offset": 2 * rand(1, 2 * 2 * 9, 4, 3), "b": rand(6)}
+    if with_mask:
+        inputs["mask"] = rand(1, 2 * 9, 4, 3, low=0.0, high=1.0)
+    check("DeformConv", inputs, {"group": 2, "offset_group": 2, "strides": [2, 2], "pads": [1, 0, 1, 1]},
+          consts=("w", "b"), opset=19, atol=1e-4)
