@@ -239,16 +239,15 @@ class ScatterNDUpdate(Op):
         values = updates.reshape((tuples.shape[0],) + data.shape[k:])
         out = data.copy()
         reduction = node.attrs["reduction"]
-        for t, v in zip(tuples, values):
-            pos = tuple(t)
-            if reduction == "none":
-                out[pos] = v
-            elif reduction == "sub":
-                out[pos] = out[pos] - v
-            elif reduction in _REDUCE:
-                out[pos] = _REDUCE[reduction](out[pos], v)
-            else:
-                raise _error(node, f"unknown reduction {reduction!r}")
+        target = tuple(tuples.T)
+        if reduction == "none":
+            out[target] = values  # repeated index tuples: the last update wins
+        elif reduction == "sub":
+            np.subtract.at(out, target, values)
+        elif reduction in _REDUCE:
+            _REDUCE[reduction].at(out, target, values)
+        else:
+            raise _error(node, f"unknown reduction {reduction!r}")
         return [out]
 
 
