@@ -80,15 +80,15 @@ def test_device_buffers_are_allocated_once_and_shared_by_lifetime():
 
 
 def test_concurrent_inferences_use_separate_arenas():
-    model = tiny_transformer()
+    model = tiny_cnn()
     compiled = compile_gpu(model)
-    feeds = [_feed(model, seed) for seed in range(3)]
+    feeds = [_feed(model, seed) for seed in range(2)]
     results: dict[int, np.ndarray] = {}
 
     def work(i):
         results[i] = compiled([feeds[i]])[0]
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
     for t in threads:
         t.start()
     for t in threads:
