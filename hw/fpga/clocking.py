@@ -43,7 +43,7 @@ def ecp5_pll_setting(input_mhz: float, output_mhz: float) -> Ecp5PllSetting:
     Raises FpgaFlowError when no legal setting is within 0.5 % of the request.
     """
     if not ECP5_OUTPUT_MHZ[0] <= output_mhz <= ECP5_OUTPUT_MHZ[1]:
-        raise FpgaFlowError(f"ECP5 PLL output {output_mhz} MHz is outside "
+        raise FpgaFlowError(f"ECP5 PLL output {output_mhz:g} MHz is outside "
                             f"{ECP5_OUTPUT_MHZ[0]}-{ECP5_OUTPUT_MHZ[1]} MHz")
     best = None
     for clki_div in range(1, 129):
@@ -59,7 +59,7 @@ def ecp5_pll_setting(input_mhz: float, output_mhz: float) -> Ecp5PllSetting:
                         best = setting
                     break
     if best is None or abs(best.output_mhz - output_mhz) > MAX_ERROR * output_mhz:
-        raise FpgaFlowError(f"no ECP5 PLL setting makes {output_mhz} MHz from {input_mhz} MHz")
+        raise FpgaFlowError(f"no ECP5 PLL setting makes {output_mhz:g} MHz from {input_mhz:g} MHz")
     return best
 
 

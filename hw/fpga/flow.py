@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .board_design import BoardDesign, board_top
 from .boards import Board
+from .clocking import ecp5_pll_setting
 from .errors import FpgaFlowError
 from .report import BuildReport, device_utilisation, parse_build
 
@@ -53,26 +54,36 @@ def toolchain_env(board: Board) -> dict[str, str]:
 
 
 def build_bitstream(board: Board, config, out_dir: str | Path, *, dram_bytes: int | None = None,
-                    baud: int | None = None, progress: bool = True) -> BuildReport:
+                    baud: int | None = None, clock_mhz: float | None = None,
+                    progress: bool = True) -> BuildReport:
     """Build ``config``'s VPU with a UART host link for ``board`` into ``out_dir``.
 
     Writes ``kiln_vpu.bit`` (ECP5) or ``kiln_vpu.bin`` (iCE40), the Yosys log
     ``kiln_vpu.rpt``, the nextpnr log ``kiln_vpu.tim``, its JSON report
     ``kiln_vpu.report.json`` and every generated input (RTLIL, constraints, script).
-    Returns the parsed report. Raises FpgaFlowError naming the stage that failed
-    and the log to read.
+    ``clock_mhz`` runs the VPU from a PLL at that frequency (ECP5 boards) instead of
+    the board's clock. Returns the parsed report. Raises FpgaFlowError naming the
+    stage that failed and the log to read.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dram_bytes = dram_bytes or board.dram_bytes
     baud = baud or board.baud
+    pll = None
+    clock_hz = board.clock_hz
+    if clock_mhz is not None and abs(clock_mhz * 1e6 - clock_hz) > 1:
+        if board.family != "ecp5":
+            raise FpgaFlowError(f"{board.name}: a PLL clock is only supported on ECP5 boards; "
+                                f"the VPU runs at the board's {clock_hz / 1e6:g} MHz")
+        pll = ecp5_pll_setting(clock_hz / 1e6, clock_mhz)
+        clock_hz = pll.output_mhz * 1e6
     try:
-        top = board_top(config, dram_bytes=dram_bytes, clock_hz=board.clock_hz, baud=baud)
+        top = board_top(config, dram_bytes=dram_bytes, clock_hz=clock_hz, baud=baud)
     except ValueError as error:
         raise FpgaFlowError(f"{board.name}: {error}") from None
     platform = board.platform()
     plan = platform.prepare(
-        BoardDesign(top), name=DESIGN_NAME,
+        BoardDesign(top, pll), name=DESIGN_NAME,
         nextpnr_opts=f"--report {DESIGN_NAME}.report.json --timing-allow-fail",
     )
     plan.extract(out)

@@ -22,6 +22,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dram-bus-bytes", type=int, help="DRAM beat width in bytes")
     parser.add_argument("--dram-kib", type=int, help="block-RAM DRAM size in KiB")
     parser.add_argument("--baud", type=int, help="host-link UART speed in bit/s")
+    parser.add_argument("--clock-mhz", type=float,
+                        help="run the VPU from a PLL at this frequency (ECP5 boards; default: "
+                        "the board's clock)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -41,7 +44,8 @@ def run(args) -> int:
         config = dataclasses.replace(target.config, **overrides)
         dram_bytes = args.dram_kib * 1024 if args.dram_kib else None
         report = build_bitstream(target, config, args.out, dram_bytes=dram_bytes,
-                                 baud=args.baud, progress=not args.no_progress)
+                                 baud=args.baud, clock_mhz=args.clock_mhz,
+                                 progress=not args.no_progress)
     except (FpgaFlowError, ConfigError) as error:
         raise DeviceError(f"hw bitstream: {error}") from error
     print(report.table())

@@ -1,0 +1,125 @@
+"""The bitstream flow without running the toolchain: PLL search, constraints, report parsing."""
+
+import dataclasses
+
+import pytest
+from kiln.cli import main
+from kiln.hw.fpga.board_design import BoardDesign, board_top
+from kiln.hw.fpga.boards import BOARDS, board
+from kiln.hw.fpga.clocking import ECP5_PFD_MHZ, ECP5_VCO_MHZ, ecp5_pll_setting
+from kiln.hw.fpga.errors import FpgaFlowError
+from kiln.hw.fpga.report import (
+    clock_timing,
+    device_utilisation,
+    resource_rows,
+    yosys_cell_counts,
+)
+from kiln.hw.fpga.uart import baud_divisor
+
+PNR_LOG = """\
+Info: Device utilisation:
+Info: \t          TRELLIS_IO:     6/  365     1%
+Info: \t        TRELLIS_COMB: 11000/83640    13%
+Info: \t          TRELLIS_FF:  4000/83640     4%
+Info: Max frequency for clock '$glbnet$cd_sync.clk': 34.97 MHz (PASS at 25.00 MHz)
+Info: Device utilisation:
+Info: \t          TRELLIS_IO:     6/  365     1%
+Info: \t        TRELLIS_COMB: 12068/83640    14%
+Info: \t          TRELLIS_FF:  4101/83640     4%
+Info: \t              DP16KD:    13/  208     6%
+Info: \t          MULT18X18D:    12/  156     7%
+Info: Max frequency for clock '$glbnet$cd_sync.clk': 38.74 MHz (PASS at 25.00 MHz)
+"""
+
+YOSYS_LOG = """\
+2.50. Printing statistics.
+
+=== kiln_vpu ===
+       77 cells
+       28   SB_RAM40_4K
+    20405 submodules
+     2389   SB_CARRY
+      238   SB_DFF
+     1183   SB_DFFE
+     2023   SB_DFFESR
+    13936   SB_LUT4
+"""
+
+
+@pytest.mark.parametrize("target", [25, 30, 40, 50, 62.5, 75, 100, 125])
+def test_ecp5_pll_setting_is_legal_and_close(target):
+    setting = ecp5_pll_setting(25, target)
+    assert abs(setting.output_mhz - target) <= 0.005 * target
+    assert ECP5_VCO_MHZ[0] <= setting.vco_mhz <= ECP5_VCO_MHZ[1]
+    assert ECP5_PFD_MHZ[0] <= 25 / setting.clki_div <= ECP5_PFD_MHZ[1]
+
+
+def test_unreachable_pll_frequency_is_refused():
+    with pytest.raises(FpgaFlowError, match="no ECP5 PLL setting makes 48 MHz"):
+        ecp5_pll_setting(25, 48)
+    with pytest.raises(FpgaFlowError, match="outside"):
+        ecp5_pll_setting(25, 500)
+
+
+def test_baud_divisor_rounds_and_refuses_bad_rates():
+    assert baud_divisor(25e6, 1_000_000) == 25
+    assert baud_divisor(12e6, 115_200) == 104
+    with pytest.raises(ValueError, match="too fast"):
+        baud_divisor(12e6, 6_000_000)
+    with pytest.raises(ValueError, match="off by"):
+        baud_divisor(12e6, 1_500_000 * 1.5)
+
+
+def test_utilisation_and_fmax_come_from_the_last_post_route_figures():
+    use = device_utilisation(PNR_LOG)
+    assert use["TRELLIS_COMB"] == (12068, 83640)
+    rows = {r.name: (r.used, r.available) for r in resource_rows("ecp5", use, "")}
+    assert rows == {"LUTs": (12068, 83640), "flip-flops": (4101, 83640),
+                    "DSPs": (12, 156), "block RAMs": (13, 208)}
+    [clock] = clock_timing(None, PNR_LOG)
+    assert (clock.achieved_mhz, clock.constraint_mhz, clock.meets) == (38.74, 25.0, True)
+    report = {"fmax": {"clk": {"achieved": 51.5, "constraint": 60}}}
+    [clock] = clock_timing(report, PNR_LOG)
+    assert (clock.clock, clock.achieved_mhz, clock.meets) == ("clk", 51.5, False)
+
+
+def test_ice40_luts_and_flip_flops_come_from_yosys_cells():
+    cells = yosys_cell_counts(YOSYS_LOG)
+    assert cells["SB_LUT4"] == 13936
+    use = {"ICESTORM_LC": (17216, 5280), "ICESTORM_RAM": (28, 30), "ICESTORM_DSP": (0, 8)}
+    rows = {r.name: (r.used, r.available) for r in resource_rows("ice40", use, YOSYS_LOG)}
+    assert rows["LUTs"] == (13936, 5280)
+    assert rows["flip-flops"] == (238 + 1183 + 2023, 5280)
+    assert rows["block RAMs"] == (28, 30)
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_board_design_constrains_the_uart_pins(name, tmp_path):
+    target = board(name)
+    config = dataclasses.replace(target.config, dim=2, sp_depth=64, acc_depth=64,
+                                 dram_bus_bytes=4)
+    top = board_top(config, dram_bytes=1024, clock_hz=target.clock_hz, baud=target.baud)
+    plan = target.platform().prepare(BoardDesign(top), name="kiln_vpu",
+                                     nextpnr_opts="--report kiln_vpu.report.json")
+    plan.extract(tmp_path)
+    constraints = (tmp_path / ("kiln_vpu.lpf" if target.family == "ecp5" else "kiln_vpu.pcf"))
+    text = constraints.read_text()
+    rx, tx = ("M1", "L4") if target.family == "ecp5" else ("6", "9")
+    assert f'"uart_0__rx__io" SITE "{rx}"' in text or f"uart_0__rx__io {rx}" in text
+    assert f'"uart_0__tx__io" SITE "{tx}"' in text or f"uart_0__tx__io {tx}" in text
+    assert "--report kiln_vpu.report.json" in (tmp_path / "build_kiln_vpu.sh").read_text()
+
+
+def test_cli_refuses_a_clock_the_board_cannot_make(tmp_path, capsys):
+    assert main(["hw", "bitstream", "--board", "ulx3s-85f", "--clock-mhz", "48",
+                 "--out", str(tmp_path)]) == 1
+    assert "no ECP5 PLL setting makes 48 MHz" in capsys.readouterr().err
+    assert main(["hw", "bitstream", "--board", "icebreaker", "--clock-mhz", "20",
+                 "--out", str(tmp_path)]) == 1
+    assert "only supported on ECP5" in capsys.readouterr().err
+
+
+def test_cli_refuses_an_illegal_config(tmp_path, capsys):
+    assert main(["hw", "bitstream", "--board", "ulx3s-85f", "--dim", "3",
+                 "--out", str(tmp_path)]) == 1
+    assert "VPUConfig.dim" in capsys.readouterr().err
