@@ -81,6 +81,24 @@ class MaxPoolSpec:
     int32: bool = False
 
 
+@dataclass
+class AvgPoolSpec:
+    """Average pooling (padding counted as zeros): window sums, then one requantization.
+
+    ``acc_scale`` is the float value of one unit of a window sum (input scale / window size).
+    """
+
+    name: str
+    nodes: list[str]
+    source: View
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    out_size: tuple[int, int]
+    int8_outputs: list[Int8Output] = field(default_factory=list)
+    acc_output: int | None = None
+
+
 class ProgramBuilder:
     """Accumulates constants, buffers and layers into one program."""
 
@@ -421,6 +439,81 @@ def maxpool_steps(builder: ProgramBuilder, spec: MaxPoolSpec) -> list[Step]:
                     "STORE", mem=mem, src=out_base,
                     dram=spec.output.address + ((b * cg + g) * oh + band) * ow * dim * eb,
                     y_size=ob_act, x_size=ow, y_stride=ow * dim * eb, x_stride=dim * eb)]
+                steps.append(Step(loads, computes, stores, tile=tile, first_in_tile=True))
+                tile += 1
+    return steps
+
+
+def avgpool_steps(builder: ProgramBuilder, spec: AvgPoolSpec) -> list[Step]:
+    """Return the steps of average pooling: VPOOL sums into the accumulator, VREQ to int8."""
+    cfg = builder.config
+    dim = cfg.dim
+    n, c, h, w = spec.source.shape
+    kh, kw = spec.kernel
+    sy, sx = spec.stride
+    pt, pl, pb, pr = spec.pads
+    oh, ow = spec.out_size
+    cg = groups(c, dim)
+    xp = pl + w + pr
+    n8 = len(spec.int8_outputs)
+    if kh > 15 or kw > 15:
+        raise CompileError(f"{spec.name}: pooling window {kh}x{kw} exceeds VPOOL's 15x15")
+    half_sp = (cfg.sp_depth - 2 * MAX_XY * n8) // 2
+    half_acc = (cfg.acc_depth - 2 - 2 * n8) // 2
+    ob = None
+    for rows in range(min(oh, MAX_XY), 0, -1):
+        yb = (rows - 1) * sy + kh
+        if yb <= MAX_XY and yb * xp <= half_sp and rows * ow <= min(half_acc, MAX_XY if n8 else half_acc):
+            ob = rows
+            break
+    if ob is None:
+        raise CompileError(f"{spec.name}: no tiling fits the scratchpad")
+    params = 2 * n8
+    table = np.zeros((max(params, 1), dim), np.int32)
+    for v, out in enumerate(spec.int8_outputs):
+        table[2 * v], table[2 * v + 1] = out.multiplier[0], out.shift[0]
+    param_address = builder.add_constant(table)
+    prm_base = cfg.acc_depth - 2 - params
+    steps, tile = [], 0
+    for b in range(n):
+        for band in range(0, oh, ob):
+            ob_act = min(ob, oh - band)
+            rows = ob_act * ow
+            iy_start = band * sy - pt
+            iy_end = (band + ob_act - 1) * sy - pt + kh - 1
+            pad_top, pad_bottom = max(0, -iy_start), max(0, iy_end - (h - 1))
+            y0, y1 = max(iy_start, 0), min(iy_end, h - 1)
+            for g in range(cg):
+                parity = tile % 2
+                base = parity * half_sp
+                acc_base = parity * half_acc
+                loads = [Instruction(
+                    "LOAD", mem="sp", dst=base,
+                    dram=spec.source.address + ((b * cg + g) * h + y0) * w * dim,
+                    y_size=y1 - y0 + 1, x_size=w, y_stride=w * dim, x_stride=dim,
+                    pad_top=pad_top, pad_bottom=pad_bottom, pad_left=pl, pad_right=pr)]
+                if tile < 2 and params:
+                    loads.append(Instruction("LOAD", mem="acc", dst=prm_base, dram=param_address, y_size=1,
+                                             x_size=params, y_stride=0, x_stride=4 * dim))
+                computes = [Instruction(
+                    "VPOOL", mode="sum", src_mem="sp", dst_mem="acc", dst=acc_base + (oy - band) * ow,
+                    src=base + (oy - band) * sy * xp, count=ow, dst_stride=1, src_stride=sx, win_h=kh,
+                    win_w=kw, win_stride_h=xp, win_stride_w=1) for oy in range(band, band + ob_act)]
+                stores = []
+                for v, out in enumerate(spec.int8_outputs):
+                    dst = 2 * half_sp + (parity * n8 + v) * MAX_XY
+                    computes.append(Instruction(
+                        "VREQ", src=acc_base, dst=dst, param=prm_base + 2 * v, count=rows, src_stride=1,
+                        dst_stride=1, zero_point=0, lo=out.lo, hi=out.hi))
+                    stores.append(Instruction(
+                        "STORE", mem="sp", src=dst,
+                        dram=out.view.address + ((b * cg + g) * oh + band) * ow * dim, y_size=ob_act,
+                        x_size=ow, y_stride=ow * dim, x_stride=dim))
+                if spec.acc_output is not None:
+                    stores.append(Instruction(
+                        "STORE", mem="acc", src=acc_base,
+                        dram=spec.acc_output + ((b * cg + g) * oh + band) * ow * dim * 4, y_size=ob_act,
+                        x_size=ow, y_stride=ow * dim * 4, x_stride=dim * 4))
                 steps.append(Step(loads, computes, stores, tile=tile, first_in_tile=True))
                 tile += 1
     return steps

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 from kiln.compiler.emit import (
+    AvgPoolSpec,
     ConvSpec,
     Int8Output,
     MaxPoolSpec,
     ProgramBuilder,
     View,
+    avgpool_steps,
     conv_steps,
     maxpool_steps,
 )
@@ -198,6 +200,17 @@ class _Lowering:
                                info["pads"], output, int32="int32" in info)
             steps = maxpool_steps(self.builder, spec)
             return LayerRecord(match.anchor.name, "maxpool", names, 0, 0, 0), steps
+        if match.kind == "avgpool":
+            (port, scale), = match.inputs
+            info = match.info
+            c_out = _nchw(port)[1]
+            acc_scale = np.full(c_out, scale / (info["kernel"][0] * info["kernel"][1]))
+            match.info["acc_scale"] = acc_scale
+            spec = AvgPoolSpec(match.anchor.name, names, self.views[(port, scale)], info["kernel"],
+                               info["stride"], info["pads"], info["out"], self.int8_outputs(match, acc_scale),
+                               self.acc_outputs.get(match.output))
+            steps = avgpool_steps(self.builder, spec)
+            return LayerRecord(match.anchor.name, "avgpool", names, 0, 0, 0), steps
         sources, batch, height, width = [], None, None, None
         for port, scale in match.inputs:
             view = self.views[(port, scale)]
@@ -213,7 +226,7 @@ class _Lowering:
             acc_scale = match.inputs[0][1] * info["w_scale"]
             kernel, stride, dilation, pads = info["kernel"], info["stride"], info["dilation"], info["pads"]
             out = info.get("out") or (height, width)
-        elif match.kind == "add":
+        else:  # add
             (_, s_a), (_, s_b) = match.inputs
             c_out = _nchw(match.inputs[0][0])[1]
             top = max(s_a, s_b)
@@ -225,14 +238,6 @@ class _Lowering:
                 weights[c, half * dim + c, 0, 0] = d_b
             acc_scale = np.full(c_out, top / 127.0)
             kernel, stride, dilation, pads, out = (1, 1), (1, 1), (1, 1), (0, 0, 0, 0), (height, width)
-        else:  # avgpool
-            c_out = _nchw(match.inputs[0][0])[1]
-            kernel = info["kernel"]
-            weights = np.zeros((c_out, n_in * dim, *kernel), np.int8)
-            for c in range(c_out):
-                weights[c, c] = 1
-            acc_scale = np.full(c_out, match.inputs[0][1] / (kernel[0] * kernel[1]))
-            stride, dilation, pads, out = info["stride"], (1, 1), info["pads"], info["out"]
         bias = np.zeros(c_out, np.int64)
         if match.bias is not None:
             bias = np.round(np.broadcast_to(match.bias, (c_out,)) / acc_scale)

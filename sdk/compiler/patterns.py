@@ -245,8 +245,8 @@ class _Analyzer:
             if any(pads) and node.attrs["exclude-pad"]:
                 raise _Reject("AvgPool excluding padding divides by a varying count")
             stride = tuple(node.attrs["strides"])
-        if max(pads) > MAX_PAD or w > MAX_WIDTH:
-            raise _Reject("pooling padding or width beyond the DMA's limits")
+        if max(pads) > MAX_PAD or w > MAX_WIDTH or max(kernel) > 15:
+            raise _Reject("pooling window over 15, or padding or width beyond the DMA's limits")
         self.matches.append(Match(
             "avgpool", node, [node, *[p.node for p in node.inputs[1:]]], [(x, s_x)], node.output(0),
             info={"kernel": kernel, "stride": stride, "pads": pads, "out": tuple(out), "layout": "nchw"}))

@@ -29,7 +29,7 @@ class _Builder:
 
 def residual_cnn() -> onnx.ModelProto:
     """Conv-ReLU, max pool, a residual block, a strided depthwise conv with ReLU6, 1x1 conv,
-    global average pool and a fully connected layer."""
+    average pooling, global average pooling and a fully connected layer."""
     b = _Builder(1)
     nodes = [
         helper.make_node("Conv", ["x", b.weight("w1", (16, 3, 3, 3)), b.weight("b1", (16,), 0.1)], ["c1"],
@@ -45,7 +45,10 @@ def residual_cnn() -> onnx.ModelProto:
                          ["c3"], pads=[1, 1, 1, 1], group=16, strides=[2, 2]),
         helper.make_node("Clip", ["c3", b.const("lo", 0.0), b.const("hi", 6.0)], ["r4"]),
         helper.make_node("Conv", ["r4", b.weight("w4", (24, 16, 1, 1))], ["c4"]),
-        helper.make_node("GlobalAveragePool", ["c4"], ["g"]),
+        helper.make_node("AveragePool", ["c4"], ["ap"], kernel_shape=[3, 3], strides=[2, 2],
+                         pads=[1, 1, 1, 1],
+                         count_include_pad=1),
+        helper.make_node("GlobalAveragePool", ["ap"], ["g"]),
         helper.make_node("Flatten", ["g"], ["f"]),
         helper.make_node("Gemm", ["f", b.weight("wf", (10, 24), 0.3), b.weight("bf", (10,), 0.1)], ["y"],
                          transB=1),

@@ -22,7 +22,7 @@ def test_residual_cnn_on_hetero_matches_fp32(cnn_proto, make_samples):
     q = quantized(cnn_proto, (1, 3, 32, 32), make_samples)
     on_vpu = core.query_model(q, "VPU")
     heavy = [n.name for n in q.ordered_nodes()
-             if n.type_name in ("Convolution", "GroupConvolution", "MatMul", "MaxPool")]
+             if n.type_name in ("Convolution", "GroupConvolution", "MatMul", "MaxPool", "AvgPool")]
     assert heavy and all(name in on_vpu for name in heavy)
     compiled = core.compile_model(q, "HETERO:VPU,CPU")
     session = ort.InferenceSession(cnn_proto.SerializeToString())
