@@ -20,6 +20,7 @@ once, at compile time.
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from typing import Any
@@ -240,7 +241,7 @@ class GpuExecutable(Executable):
                                 f"{type(error).__name__}: {error}") from error
             if profile is not None and op.kind != "view":
                 module.synchronize()
-                profile.append((op, time.perf_counter() - start))
+                profile.append((op, start, time.perf_counter() - start))
         if profile is not None:
             self._local.profile = profile
         shared = {id(v) for v in inputs} | {id(v) for v in program.schedule.constants.values()}
@@ -255,13 +256,35 @@ class GpuExecutable(Executable):
     def profiling_info(self) -> list[dict[str, Any]]:
         """Return per-operation counters of this thread's last profiled inference (empty if off)."""
         rows = []
-        for op, seconds in getattr(self._local, "profile", None) or []:
+        for op, _, seconds in getattr(self._local, "profile", None) or []:
             exec_type = op.kernel.exec_type if op.kernel else {
                 "upload": "host_to_device", "download": "device_to_host", "host": "host_reference"}[op.kind]
             rows.append({"node_name": op.label, "node_type": op.step.type_name, "exec_type": exec_type,
                          "real_time_ms": seconds * 1e3, "fused_nodes": [n.name for n in op.step.nodes],
                          "device": "CPU" if op.kind == "host" else "GPU", "status": "EXECUTED"})
         return rows
+
+    def write_trace(self, path: str) -> None:
+        """Write this thread's last profiled inference as Perfetto/Chrome trace-event JSON.
+
+        One track each for kernels, host<->device copies and host reference steps;
+        times in microseconds from the first operation. Needs ``PERF_COUNT=True``.
+        """
+        profile = getattr(self._local, "profile", None)
+        if not profile:
+            raise KilnError("GPU: no profiled inference to trace; compile with PERF_COUNT=True and run once")
+        origin = profile[0][1]
+        tracks = {"kernel": 1, "upload": 2, "download": 2, "host": 3}
+        events = [{"ph": "M", "name": "thread_name", "pid": 1, "tid": tid, "args": {"name": name}}
+                  for name, tid in (("GPU kernels", 1), ("host<->device copies", 2), ("host reference", 3))]
+        for op, start, seconds in profile:
+            events.append({"ph": "X", "pid": 1, "tid": tracks[op.kind], "name": op.label,
+                           "ts": (start - origin) * 1e6, "dur": seconds * 1e6,
+                           "args": {"type": op.step.type_name,
+                                    "exec_type": op.kernel.exec_type if op.kernel else op.kind,
+                                    "fused_nodes": [n.name for n in op.step.nodes]}})
+        with open(path, "w") as f:
+            json.dump({"traceEvents": events, "displayTimeUnit": "ms"}, f)
 
     def describe(self) -> list[dict[str, Any]]:
         """Return the operations of every compiled program: kind, step, kernel, fused nodes."""

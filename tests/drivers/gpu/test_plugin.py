@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import pytest
 from gpu_models import TILE, check, compile_gpu, tiny_cnn, tiny_transformer
-from kiln import CompileError, Core, DeviceError, quantize
+from kiln import CompileError, Core, DeviceError, KilnError, quantize
 from kiln.drivers.gpu.device import ALLOW_SIMULATOR
 from kiln.ir import ElementType, Model, constant, evaluate, make, parameter
 
@@ -118,6 +118,21 @@ def test_profiling_reports_kernels_transfers_and_device():
     assert {"cuda_im2col_gemm", "cuda_depthwise", "cuda_gemm_1x1", "cuda_maxpool", "cuda_avgpool",
             "cuda_gemm", "cuda_softmax"} <= set(kinds)
     assert all(r["device"] == "GPU" and r["real_time_ms"] >= 0 for r in rows)
+
+
+def test_trace_is_perfetto_json_with_kernel_and_copy_tracks(tmp_path):
+    model = tiny_transformer()
+    compiled = compile_gpu(model)
+    with pytest.raises(KilnError, match="PERF_COUNT"):
+        compiled.executable.write_trace(str(tmp_path / "none.json"))
+    compiled = compile_gpu(model, PERF_COUNT=True)
+    compiled([_feed(model)])
+    compiled.executable.write_trace(str(tmp_path / "gpu.json"))
+    events = json.loads((tmp_path / "gpu.json").read_text())["traceEvents"]
+    slices = [e for e in events if e["ph"] == "X"]
+    assert {e["tid"] for e in slices} == {1, 2}  # kernels and copies; no host step in this model
+    assert all(e["dur"] >= 0 for e in slices) and slices[0]["name"] == "upload input"
+    assert any(e["args"]["exec_type"] == "cuda_transpose" for e in slices)
 
 
 def test_properties_are_checked():
