@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from kiln.errors import KilnError
 from kiln.ir import Model, Node
 from kiln.ir.evaluate import run_node
 from kiln.ir.types import is_static
@@ -72,7 +73,10 @@ def _folded_values(node: Node, unlimited: bool) -> list[np.ndarray] | None:
             continue
         if int(np.prod(shape, dtype=np.int64)) * max(etype.bitwidth // 8, 1) > budget:
             return None
-    values = run_node(node, inputs)
+    try:
+        values = run_node(node, inputs)
+    except KilnError:  # no reference, or it rejects these inputs: inference will report it
+        return None
     folded = []
     for (etype, _), value in zip(node.output_types, values):
         if etype.value != "string" and value.dtype != etype.numpy:

@@ -33,12 +33,13 @@ class Consumers:
         """Make every reader of ``old`` read ``new``; move ``old``'s tensor names to ``new``.
 
         Refuses (returns False, changes nothing) when a model output would change its
-        name, i.e. when ``old`` feeds a Result and ``new`` carries other tensor names.
+        name: one fed by ``old`` (when ``new`` carries other tensor names) or one fed by
+        ``new`` (when ``old``'s names would sort first).
         """
         if old == new:
             return False
         users = self.of(old)
-        results = [node for node, _ in users if node.type_name == "Result"]
+        results = [node for node, _ in users + self.of(new) if node.type_name == "Result"]
         before = [output_name(r) for r in results]
         saved_names = set(new.names)
         new.names.update(old.names)

@@ -40,3 +40,14 @@ def test_identity_on_a_named_input_feeding_an_output_is_kept(check_pass, types):
     y.names.add("y")
     after = check_pass(Model([y], [x]), eliminate_dead_nodes)
     assert after.output_names == ["y"]
+
+
+def test_moving_names_never_renames_another_output(check_pass, types):
+    x = parameter("x", ElementType.f32, (2, 3))
+    relu = make("Relu", x.output(0)).output(0)
+    relu.names.add("r")
+    cast = make("Convert", relu, destination_type=ElementType.f32).output(0)
+    cast.names.add("a_cast")
+    model = Model([relu, cast], [x])
+    after = check_pass(model, eliminate_dead_nodes)
+    assert after.output_names == ["r", "a_cast"]
