@@ -7,7 +7,7 @@ would start in the end padding is dropped, as PyTorch and ONNX do).
 from __future__ import annotations
 
 import numpy as np
-from kiln.errors import ShapeInferenceError
+from kiln.errors import ShapeInferenceError, UnsupportedOpError
 from kiln.ir.op import Attr, AttrKind, Op
 from kiln.ir.ops.convolution import extract_windows, window_geometry
 from kiln.ir.types import ElementType
@@ -214,3 +214,106 @@ def adaptive_shape(node):
         raise ShapeInferenceError(
             f"node {node.name!r} ({node.type_name}): output_shape {value.tolist()} must be positive")
     return (*data.shape[:2], *(int(v) for v in value))
+
+
+ALIGNED_MODES = {"asymmetric": (0.0, 0.0), "half_pixel_for_nn": (0.0, -0.5), "half_pixel": (0.5, -0.5)}
+"""ROIAlign coordinate rules: (shift before scaling, shift after scaling)."""
+
+
+class ROIAlign(Op):
+    """Pool each region of interest to ``pooled_h`` x ``pooled_w`` bins by bilinear sampling (opset9).
+
+    Inputs: data (N, C, H, W); rois (R, 4) as x1, y1, x2, y2 in input-image units (times
+    ``spatial_scale``); batch_indices (R,). Each bin averages (``avg``) or takes the largest
+    (``max``, never below 0, as OpenVINO defines it) of ``sampling_ratio`` x ``sampling_ratio``
+    bilinear samples (``ceil(bin size)`` per axis when 0). ``aligned_mode``: ``asymmetric``
+    maps a coordinate c to ``c * scale`` and makes every region at least 1 x 1;
+    ``half_pixel_for_nn`` maps it to ``c * scale - 0.5``; ``half_pixel`` to
+    ``(c + 0.5) * scale - 0.5``. A sample beyond a one-cell border counts as 0.
+    Output: (R, C, pooled_h, pooled_w).
+    """
+
+    type_name = "ROIAlign"
+    version = "opset9"
+    versions = ("opset3", "opset9")
+    attributes = {
+        "pooled_h": Attr(AttrKind.INT),
+        "pooled_w": Attr(AttrKind.INT),
+        "sampling_ratio": Attr(AttrKind.INT),
+        "spatial_scale": Attr(AttrKind.FLOAT),
+        "mode": Attr(AttrKind.STR),
+        "aligned_mode": Attr(AttrKind.STR, "asymmetric"),
+    }
+    num_inputs = (3, 3)
+
+    @classmethod
+    def infer(cls, node):
+        data, rois, indices = node.inputs
+        if str(node.attrs["mode"]) not in ("avg", "max"):
+            raise UnsupportedOpError(
+                f"node {node.name!r} (ROIAlign): mode {node.attrs['mode']!r} is not avg or max")
+        if str(node.attrs["aligned_mode"]) not in ALIGNED_MODES:
+            raise UnsupportedOpError(
+                f"node {node.name!r} (ROIAlign): aligned_mode {node.attrs['aligned_mode']!r} is not one of "
+                f"{sorted(ALIGNED_MODES)}")
+        if data.shape is not None and len(data.shape) != 4:
+            raise ShapeInferenceError(f"node {node.name!r} (ROIAlign): data must be (N, C, H, W), got "
+                                      f"{node.describe_inputs()}")
+        if rois.shape is not None and (len(rois.shape) != 2 or rois.shape[1] not in (None, 4)):
+            raise ShapeInferenceError(f"node {node.name!r} (ROIAlign): rois must be (R, 4), got "
+                                      f"{node.describe_inputs()}")
+        count = rois.shape[0] if rois.shape is not None else None
+        channels = data.shape[1] if data.shape is not None else None
+        return [(data.element_type, (count, channels, node.attrs["pooled_h"], node.attrs["pooled_w"]))]
+
+    @classmethod
+    def evaluate(cls, node, inputs):
+        data, rois, indices = inputs
+        dt = np.float64 if data.dtype == np.float64 else np.float32
+        pooled = (int(node.attrs["pooled_h"]), int(node.attrs["pooled_w"]))
+        source_shift, target_shift = ALIGNED_MODES[node.attrs["aligned_mode"]]
+        scale, ratio = float(node.attrs["spatial_scale"]), int(node.attrs["sampling_ratio"])
+        size = data.shape[2:]
+        out = np.zeros((rois.shape[0], data.shape[1], *pooled), dt)
+        for r, (roi, batch) in enumerate(zip(rois.astype(np.float64), indices.astype(np.int64))):
+            if not 0 <= batch < data.shape[0]:
+                raise ShapeInferenceError(
+                    f"node {node.name!r} (ROIAlign): batch index {batch} of roi {r} is out of range")
+            start = (roi[[1, 0]] + source_shift) * scale + target_shift
+            extent = (roi[[3, 2]] + source_shift) * scale + target_shift - start
+            if node.attrs["aligned_mode"] == "asymmetric":
+                extent = np.maximum(extent, 1.0)
+            axes = []
+            for a in range(2):
+                bin_size = extent[a] / pooled[a]
+                grid = ratio if ratio > 0 else int(np.ceil(extent[a] / pooled[a]))
+                grid = max(grid, 1)
+                at = start[a] + np.arange(pooled[a])[:, None] * bin_size + \
+                    (np.arange(grid)[None, :] + 0.5) * bin_size / grid
+                axes.append(sample_axis(at, size[a]))
+            (y_lo, y_hi, ly, y_ok), (x_lo, x_hi, lx, x_ok) = axes
+            plane = data[batch].astype(dt)
+            corners = []
+            for yi, wy in ((y_lo, 1 - ly), (y_hi, ly)):
+                for xi, wx in ((x_lo, 1 - lx), (x_hi, lx)):
+                    weight = (wy * y_ok)[:, :, None, None] * (wx * x_ok)[None, None]
+                    values = plane[:, yi[:, :, None, None], xi[None, None]]
+                    corners.append(weight * values)
+            samples = np.sum(corners, axis=0)  # (C, ph, gh, pw, gw)
+            if node.attrs["mode"] == "avg":
+                out[r] = samples.mean(axis=(2, 4))
+            else:
+                out[r] = np.maximum(samples.max(axis=(2, 4)), 0)
+        return [out.astype(data.dtype)]
+
+
+def sample_axis(at: np.ndarray, size: int):
+    """Return (low index, high index, fraction, valid mask) of bilinear samples along one axis."""
+    valid = (at >= -1.0) & (at <= size)
+    at = np.maximum(at, 0.0)
+    low = np.floor(at).astype(np.int64)
+    top = low >= size - 1
+    low = np.where(top, size - 1, low)
+    high = np.where(top, size - 1, low + 1)
+    frac = np.where(top, 0.0, at - low)
+    return low, high, frac, valid.astype(np.float64)

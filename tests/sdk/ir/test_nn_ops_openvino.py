@@ -18,6 +18,9 @@ def f32(*shape):
     return RNG.normal(size=shape).astype(np.float32)
 
 
+ROIS = np.array([[0, 0, 16, 16], [2, 4, 9, 15], [-3, 5, 20, 12]], np.float32)
+
+
 def i64(*values):
     return constant(np.array(values, np.int64))
 
@@ -56,6 +59,15 @@ def image_cases(x):
         "DeformableConvolution-nopad": lambda: make(
             "DeformableConvolution", x, constant(3 * f32(1, 2 * 9, 5, 5)), constant(f32(6, 4, 3, 3)),
             **window(strides=[2, 2]), bilinear_interpolation_pad=False),
+        "ROIAlign-avg-half_pixel_for_nn": lambda: make(
+            "ROIAlign", x, constant(ROIS), constant(np.array([0, 0, 0], np.int32)), pooled_h=2, pooled_w=2,
+            sampling_ratio=0, spatial_scale=0.7, mode="avg", aligned_mode="half_pixel_for_nn"),
+        "ROIAlign-avg-half_pixel": lambda: make(
+            "ROIAlign", x, constant(ROIS), constant(np.array([0, 0, 0], np.int32)), pooled_h=3, pooled_w=2,
+            sampling_ratio=2, spatial_scale=0.5, mode="avg", aligned_mode="half_pixel"),
+        "ROIAlign-max-asymmetric": lambda: make(
+            "ROIAlign", x, constant(ROIS), constant(np.array([0, 0, 0], np.int32)), pooled_h=2, pooled_w=3,
+            sampling_ratio=0, spatial_scale=0.5, mode="max", aligned_mode="asymmetric"),
         "Gelu-tanh": lambda: make("Gelu", x, approximation_mode="TANH"),
         "Gelu-erf": lambda: make("Gelu", x),
         "HSwish": lambda: make("HSwish", x),

@@ -188,3 +188,26 @@ def max_unpool(ctx):
                     ctx.const(inferred, np.int64))
     return ctx.make("Pad", y, ctx.const([0] * len(inferred), np.int64), grow,
                     ctx.const(np.zeros((), x.element_type.numpy)), pad_mode="constant")
+
+
+@onnx_op("RoiAlign", since=10)
+def roi_align(ctx):
+    """RoiAlign in avg mode: ONNX's ``half_pixel`` is OpenVINO's ``half_pixel_for_nn`` and
+    ``output_half_pixel`` (the only rule before opset 16) its ``asymmetric``.
+
+    ONNX's max mode takes the largest single weighted corner per sample, unlike OpenVINO's
+    (the largest interpolated sample), so it is rejected rather than answered differently.
+    """
+    default = "half_pixel" if ctx.opset >= 16 else "output_half_pixel"
+    transform = ctx.attr("coordinate_transformation_mode", default)
+    if transform not in ("half_pixel", "output_half_pixel"):
+        raise ctx.unsupported(f"coordinate_transformation_mode {transform!r} is not supported")
+    mode = ctx.attr("mode", "avg")
+    if mode != "avg":
+        raise ctx.unsupported(f"mode {mode!r}: only avg has the same meaning in ONNX and the IR")
+    indices = ctx.make("Convert", ctx.input(2), destination_type=ElementType.i32)
+    return ctx.make("ROIAlign", ctx.input(0), ctx.input(1), indices,
+                    pooled_h=int(ctx.attr("output_height", 1)), pooled_w=int(ctx.attr("output_width", 1)),
+                    sampling_ratio=int(ctx.attr("sampling_ratio", 0)),
+                    spatial_scale=float(ctx.attr("spatial_scale", 1.0)), mode="avg",
+                    aligned_mode="half_pixel_for_nn" if transform == "half_pixel" else "asymmetric")

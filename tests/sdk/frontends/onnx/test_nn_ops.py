@@ -433,3 +433,13 @@ def test_deform_conv(with_mask):
         inputs["mask"] = rand(1, 2 * 9, 4, 3, low=0.0, high=1.0)
     check("DeformConv", inputs, {"group": 2, "offset_group": 2, "strides": [2, 2], "pads": [1, 0, 1, 1]},
           consts=("w", "b"), opset=19, atol=1e-4)
+
+
+@pytest.mark.parametrize("transform", ["half_pixel", "output_half_pixel"])
+def test_roi_align(transform):
+    rois = np.array([[0, 0, 9, 9], [1.5, 2.0, 7.2, 5.1], [-2, 3, 12, 8]], np.float32)
+    inputs = {"x": rand(2, 3, 10, 10), "rois": rois, "batch": np.array([0, 1, 1], np.int64)}
+    attrs = {"output_height": 3, "output_width": 2, "sampling_ratio": 2, "spatial_scale": 0.8,
+             "coordinate_transformation_mode": transform}
+    check("RoiAlign", inputs, attrs, opset=16, atol=1e-4)
+    check("RoiAlign", inputs, {**attrs, "sampling_ratio": 0}, opset=16, atol=1e-4)
