@@ -16,8 +16,9 @@ MIN_BUDGET_BYTES = 1 << 16
 """...or this many bytes (64 KiB), whichever is larger; bigger results stay unfolded."""
 
 NEVER_FOLDED = frozenset({"Parameter", "Constant", "Result", "RandomUniform", "Multinomial", "ReadValue",
-                          "Assign"})
-"""Ops that are never folded: graph boundaries, random and stateful ops."""
+                          "Assign", "FakeQuantize"})
+"""Ops that are never folded: graph boundaries, random and stateful ops, and FakeQuantize (whose
+levels and ranges on constant weights are what a quantized-model compiler reads)."""
 
 WEIGHT_INPUTS = {"Convolution": (1,), "GroupConvolution": (1,), "ConvolutionBackpropData": (1,),
                  "GroupConvolutionBackpropData": (1,), "MatMul": (0, 1)}
@@ -33,7 +34,9 @@ def fold_constants(model: Model) -> Model:
     more than ``max(MAX_GROWTH * input bytes, MIN_BUDGET_BYTES)`` is left alone, so a
     Broadcast of a scalar to a large tensor does not bloat the model, unless every
     reader takes it as weights (``WEIGHT_INPUTS``), as with ONNX ``ConstantOfShape``
-    filters.
+    filters. Quantized weights stay as they are: ``FakeQuantize`` is never folded, nor
+    a ``Convert`` of 8-bit-or-narrower integer constants to float
+    (:func:`is_weight_decompression`).
     """
     users = Consumers(model)
     names = node_names(model)
@@ -56,7 +59,22 @@ def fold_constants(model: Model) -> Model:
     return model
 
 
+def is_weight_decompression(node: Node) -> bool:
+    """Return True for ``Convert`` of a constant of at most 8-bit integers to a float type.
+
+    That is the int8 weight form of a quantized model (``Constant i8 -> Convert f32 ->
+    Multiply scale``, see docs/quantization.md) that the VPU compiler matches; folding
+    it would turn int8 weights back into f32 constants.
+    """
+    if node.type_name != "Convert" or node.inputs[0].node.type_name != "Constant":
+        return False
+    source = node.inputs[0].element_type
+    return source.is_integer and source.bitwidth <= 8 and node.output_types[0][0].is_float
+
+
 def _folded_values(node: Node, unlimited: bool) -> list[np.ndarray] | None:
+    if is_weight_decompression(node):
+        return None
     if node.type_name == "ShapeOf":
         shape = node.inputs[0].shape
         if not is_static(shape):

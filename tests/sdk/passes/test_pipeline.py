@@ -39,3 +39,26 @@ def test_transformer_block_shapes_fold_and_transposes_cancel(rng, check_pass, ty
     y = make("Softmax", merged, axis=-1).output(0)
     after = check_pass(Model([y], [x]), optimize)
     assert types(after) == ["Parameter", "Constant", "MatMul", "Constant", "Add", "Softmax", "Result"]
+
+
+def test_quantized_weights_survive_optimize(rng, check_pass, types):
+    """The int8 weight form of docs/quantization.md and FakeQuantize are left for the VPU compiler."""
+    x = parameter("x", ElementType.f32, (1, 3, 5, 5))
+    ranges = [constant(np.float32(v)) for v in (-128 * 0.02, 127 * 0.02, -128 * 0.02, 127 * 0.02)]
+    xq = make("FakeQuantize", x.output(0), *ranges, levels=256).output(0)
+    codes = constant(rng.integers(-127, 128, (4, 3, 3, 3)).astype(np.int8))
+    w = make("Convert", codes, destination_type=ElementType.f32).output(0)
+    w = make("Multiply", w, constant(rng.uniform(0.01, 0.02, (4, 1, 1, 1)).astype(np.float32))).output(0)
+    wq = make("FakeQuantize", constant(rng.standard_normal((4, 4, 1, 1)).astype(np.float32)),
+              *ranges, levels=256).output(0)
+    y = make("Convolution", xq, w, strides=[1, 1], pads_begin=[1, 1], pads_end=[1, 1],
+             dilations=[1, 1]).output(0)
+    y = make("Add", y, constant(rng.standard_normal((1, 4, 1, 1)).astype(np.float32))).output(0)
+    y = make("Convolution", y, wq, strides=[1, 1], pads_begin=[0, 0], pads_end=[0, 0],
+             dilations=[1, 1]).output(0)
+    after = check_pass(Model([y], [x]), optimize)
+    kinds = types(after)
+    assert kinds.count("FakeQuantize") == 2 and kinds.count("Convert") == 1
+    conv = next(n for n in after.ordered_nodes() if n.type_name == "Convolution")
+    assert conv.inputs[1].node.type_name == "Multiply"
+    assert conv.inputs[1].node.inputs[0].node.inputs[0].element_type is ElementType.i8
