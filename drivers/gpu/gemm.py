@@ -1,10 +1,12 @@
 """A tiled shared-memory GEMM with a fused elementwise epilogue, generated per use.
 
 ``C[z] = A[z] @ B[z]`` for ``z`` in ``range(batch)``: each block of TILE x TILE
-threads computes one TILE x TILE tile of C, stepping through K a TILE at a time;
-each step stages a tile of A and a tile of B in shared memory (one element per
-thread, then ``syncthreads``), and every thread accumulates its dot product
-from shared memory in f32. The epilogue (bias, BatchNorm scale/shift, residual
+threads computes one (TILE*MICRO)^2 tile of C, stepping through K a TILE at a
+time; each step stages a (TILE*MICRO) x TILE tile of A and a TILE x (TILE*MICRO)
+tile of B in shared memory (MICRO elements of each per thread, then
+``syncthreads``), and every thread accumulates a MICRO x MICRO register tile of
+outputs (rows ``ty + i*TILE``, columns ``tx + j*TILE``, so loads and stores stay
+coalesced along ``tx``) in f32. The epilogue (bias, BatchNorm scale/shift, residual
 add, activation: a :class:`~kiln.drivers.fusion.Chain`) is applied to the
 accumulator before the single f32 store, at the element's flat index in the
 output tensor, so no second pass over C is needed.
@@ -24,7 +26,10 @@ from kiln.drivers.gpu.codegen import HEADER, DeviceChain, compile_kernel
 from kiln.errors import CompileError
 
 TILE = 16
-"""Default tile edge (threads per block = TILE * TILE)."""
+"""Default thread-block edge (threads per block = TILE * TILE)."""
+MICRO = 2
+"""Default micro-tile edge: each thread computes MICRO x MICRO outputs, a block a
+(TILE*MICRO)^2 tile of C, so each value loaded from shared memory feeds MICRO multiply-adds."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,46 +66,59 @@ class Gemm:
     shape is the whole output tensor's.
     """
 
-    def __init__(self, layout: GemmLayout, chain: Chain | None = None, tile: int = TILE):
+    def __init__(self, layout: GemmLayout, chain: Chain | None = None, tile: int = TILE, micro: int = MICRO):
         if tile < 1 or tile > 32:
             raise CompileError(f"GEMM tile {tile} must be 1..32 (threads per block = tile^2 <= 1024)")
+        if micro < 1 or micro > 8:
+            raise CompileError(f"GEMM micro-tile {micro} must be 1..8 (outputs per thread = micro^2)")
         self.layout = layout
         self.tile = tile
+        self.micro = micro
         self.epilogue = DeviceChain(chain, anchor=True) if chain is not None else None
         self.kernel = compile_kernel(self.source())
 
     def source(self) -> str:
-        """Return the kernel's Python source for numba.cuda."""
-        g, t = self.layout, self.tile
+        """Return the kernel's Python source for numba.cuda (the micro-tile loops unrolled)."""
+        g, t, r = self.layout, self.tile, self.micro
+        edge = t * r
         extra = self.epilogue.parameters if self.epilogue else []
-        if self.epilogue:
-            body, result = self.epilogue.lines("e", "acc", "        ")
-        else:
-            body, result = [], "acc"
         params = ", ".join(["a", "b", "c", "a_off", "b_off", "c_off"] + extra)
-        return "\n".join([
-            HEADER, "@cuda.jit", f"def kernel({params}):",
-            f"    sa = cuda.shared.array(({t}, {t}), np.float32)",
-            f"    sb = cuda.shared.array(({t}, {t}), np.float32)",
-            "    tx = cuda.threadIdx.x", "    ty = cuda.threadIdx.y", "    z = cuda.blockIdx.z",
-            f"    row = cuda.blockIdx.y * {t} + ty", f"    col = cuda.blockIdx.x * {t} + tx",
-            f"    a_base = a_off + z * {g.a_batch} + row * {g.a_row}",
-            f"    b_base = b_off + z * {g.b_batch} + col * {g.b_col}",
-            "    acc = F0",
-            f"    for k0 in range(0, {g.k}, {t}):",
-            "        ka = k0 + tx", "        kb = k0 + ty",
-            f"        if row < {g.m} and ka < {g.k}:",
-            f"            sa[ty, tx] = a[a_base + ka * {g.a_col}]",
-            "        else:", "            sa[ty, tx] = F0",
-            f"        if kb < {g.k} and col < {g.n}:",
-            f"            sb[ty, tx] = b[b_base + kb * {g.b_row}]",
-            "        else:", "            sb[ty, tx] = F0",
-            "        cuda.syncthreads()",
-            f"        for i in range({t}):", "            acc += sa[ty, i] * sb[i, tx]",
-            "        cuda.syncthreads()",
-            f"    if row < {g.m} and col < {g.n}:",
-            f"        e = c_off + z * {g.c_batch} + row * {g.n} + col",
-            *body, f"        c[e] = {result}", ""])
+        lines = [HEADER, "@cuda.jit", f"def kernel({params}):",
+                 f"    sa = cuda.shared.array(({edge}, {t}), np.float32)",
+                 f"    sb = cuda.shared.array(({t}, {edge}), np.float32)",
+                 "    tx = cuda.threadIdx.x", "    ty = cuda.threadIdx.y", "    z = cuda.blockIdx.z",
+                 f"    row0 = cuda.blockIdx.y * {edge} + ty", f"    col0 = cuda.blockIdx.x * {edge} + tx",
+                 f"    a_base = a_off + z * {g.a_batch}", f"    b_base = b_off + z * {g.b_batch}"]
+        lines += [f"    acc{i}_{j} = F0" for i in range(r) for j in range(r)]
+        lines += [f"    for k0 in range(0, {g.k}, {t}):", "        ka = k0 + tx", "        kb = k0 + ty"]
+        for i in range(r):  # this thread's rows of the A tile: ty, ty + t, ...
+            row = f"row0 + {i * t}" if i else "row0"
+            lines += [f"        if {row} < {g.m} and ka < {g.k}:",
+                      f"            sa[ty + {i * t}, tx] = a[a_base + ({row}) * {g.a_row} + ka * {g.a_col}]",
+                      "        else:", f"            sa[ty + {i * t}, tx] = F0"]
+        for j in range(r):  # this thread's columns of the B tile: tx, tx + t, ...
+            col = f"col0 + {j * t}" if j else "col0"
+            lines += [f"        if kb < {g.k} and {col} < {g.n}:",
+                      f"            sb[ty, tx + {j * t}] = b[b_base + kb * {g.b_row} + ({col}) * {g.b_col}]",
+                      "        else:", f"            sb[ty, tx + {j * t}] = F0"]
+        lines += ["        cuda.syncthreads()", f"        for kk in range({t}):"]
+        lines += [f"            a{i} = sa[ty + {i * t}, kk]" for i in range(r)]
+        lines += [f"            b{j} = sb[kk, tx + {j * t}]" for j in range(r)]
+        lines += [f"            acc{i}_{j} += a{i} * b{j}" for i in range(r) for j in range(r)]
+        lines.append("        cuda.syncthreads()")
+        for i in range(r):
+            for j in range(r):
+                row = f"row0 + {i * t}" if i else "row0"
+                col = f"col0 + {j * t}" if j else "col0"
+                lines += [f"    if {row} < {g.m} and {col} < {g.n}:",
+                          f"        e = c_off + z * {g.c_batch} + ({row}) * {g.n} + {col}"]
+                if self.epilogue:
+                    body, result = self.epilogue.lines("e", f"acc{i}_{j}", "        ")
+                    lines += body
+                else:
+                    result = f"acc{i}_{j}"
+                lines.append(f"        c[e] = {result}")
+        return "\n".join(lines) + "\n"
 
     def port_operands(self):
         """Return the runtime ports the epilogue reads, in :meth:`run` order."""
@@ -109,6 +127,7 @@ class Gemm:
     def run(self, a, b, c, a_off: int = 0, b_off: int = 0, c_off: int = 0, ports: list = ()) -> None:
         """Launch on flat f32 device arrays ``a``, ``b``, ``c`` at element offsets (see GemmLayout)."""
         g, t = self.layout, self.tile
+        edge = t * self.micro
         extra = self.epilogue.arguments(list(ports)) if self.epilogue else []
-        grid = (-(-g.n // t), -(-g.m // t), g.batch)
+        grid = (-(-g.n // edge), -(-g.m // edge), g.batch)
         self.kernel[grid, (t, t)](a, b, c, a_off, b_off, c_off, *extra)

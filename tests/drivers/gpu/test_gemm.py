@@ -16,11 +16,11 @@ def _rand(shape, seed):
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
-@pytest.mark.parametrize("tile", [4, 16])
-def test_gemm_with_ragged_edges_matches_numpy(tile):
-    m, n, k = 6, 5, 7  # no size a multiple of the tile: every edge guard is exercised
+@pytest.mark.parametrize("tile, micro", [(4, 1), (4, 2), (3, 3), (16, 2)])
+def test_gemm_with_ragged_edges_matches_numpy(tile, micro):
+    m, n, k = 11, 9, 7  # no size a multiple of a tile: every edge guard is exercised
     a, b = _rand((m, k), 0), _rand((k, n), 1)
-    gemm = Gemm(GemmLayout(m, n, k, 1, 0, k, 1, 0, n, 1, m * n), tile=tile)
+    gemm = Gemm(GemmLayout(m, n, k, 1, 0, k, 1, 0, n, 1, m * n), tile=tile, micro=micro)
     c = cuda().device_array(m * n, np.float32)
     gemm.run(cuda().to_device(a.reshape(-1)), cuda().to_device(b.reshape(-1)), c)
     np.testing.assert_allclose(c.copy_to_host().reshape(m, n), a @ b, rtol=1e-5, atol=1e-5)
@@ -51,6 +51,8 @@ def test_gemm_batched_strided_operands_with_epilogue_and_offsets():
 def test_gemm_rejects_bad_tile_and_empty_sizes():
     with pytest.raises(CompileError, match="tile 33"):
         Gemm(GemmLayout(2, 2, 2, 1, 0, 2, 1, 0, 2, 1, 4), tile=33)
+    with pytest.raises(CompileError, match="micro-tile 9"):
+        Gemm(GemmLayout(2, 2, 2, 1, 0, 2, 1, 0, 2, 1, 4), micro=9)
     with pytest.raises(CompileError, match="empty sizes"):
         GemmLayout(0, 2, 2, 1, 0, 2, 1, 0, 2, 1, 4)
 
