@@ -61,7 +61,8 @@ def _with_default_attributes(node: onnx.NodeProto, schema) -> onnx.NodeProto:
 
 def instantiate(node: onnx.NodeProto, body: onnx.FunctionProto, prefix: str) -> list[onnx.NodeProto]:
     """Return the body's nodes bound to ``node``: formal inputs/outputs renamed to the node's
-    tensors, internal tensors prefixed with ``prefix``, attribute references resolved."""
+    tensors, internal tensors prefixed with ``prefix``, attribute references resolved. Node
+    names stay the body's own (the converter prefixes IR node names per scope)."""
     try:
         schema = onnx.defs.get_schema(node.op_type, max(i.version for i in body.opset_import), node.domain)
         bound = _with_default_attributes(node, schema)
@@ -88,7 +89,7 @@ def instantiate(node: onnx.NodeProto, body: onnx.FunctionProto, prefix: str) -> 
 def _bound_node(inner: onnx.NodeProto, rename, attributes) -> onnx.NodeProto:
     out = onnx.NodeProto()
     out.CopyFrom(inner)
-    out.name = rename(inner.name or f"{inner.op_type}_{inner.output[0] if inner.output else ''}")
+    out.name = inner.name or f"{inner.op_type}_{inner.output[0] if inner.output else ''}"
     del out.input[:]
     out.input.extend(rename(n) for n in inner.input)
     del out.output[:]
