@@ -16,9 +16,8 @@ MIN_BUDGET_BYTES = 1 << 16
 """...or this many bytes (64 KiB), whichever is larger; bigger results stay unfolded."""
 
 NEVER_FOLDED = frozenset({"Parameter", "Constant", "Result", "RandomUniform", "Multinomial", "ReadValue",
-                          "Assign", "FakeQuantize"})
-"""Ops that are never folded: graph boundaries, random and stateful ops, and FakeQuantize (whose
-levels and ranges on constant weights are what a quantized-model compiler reads)."""
+                          "Assign"})
+"""Ops that are never folded: graph boundaries, random and stateful ops."""
 
 WEIGHT_INPUTS = {"Convolution": (1,), "GroupConvolution": (1,), "ConvolutionBackpropData": (1,),
                  "GroupConvolutionBackpropData": (1,), "MatMul": (0, 1)}
@@ -34,14 +33,14 @@ def fold_constants(model: Model) -> Model:
     more than ``max(MAX_GROWTH * input bytes, MIN_BUDGET_BYTES)`` is left alone, so a
     Broadcast of a scalar to a large tensor does not bloat the model, unless every
     reader takes it as weights (``WEIGHT_INPUTS``), as with ONNX ``ConstantOfShape``
-    filters. Quantized weights stay as they are: ``FakeQuantize`` is never folded, nor
-    a ``Convert`` of 8-bit-or-narrower integer constants to float
-    (:func:`is_weight_decompression`).
+    filters. int8 weights stay int8 (:func:`is_weight_decompression`); a FakeQuantize
+    of constant weights folds to f32 values on its grid, which ``kiln.quantize`` stores
+    back as int8 (docs/quantization.md).
     """
     users = Consumers(model)
     names = node_names(model)
     for node in model.ordered_nodes():
-        if node.type_name in NEVER_FOLDED:
+        if node.type_name in NEVER_FOLDED or is_weight_decompression(node, users):
             continue
         as_weights = all(reader.type_name in WEIGHT_INPUTS and index in WEIGHT_INPUTS[reader.type_name]
                          for port in node.outputs for reader, index in users.of(port))
@@ -59,22 +58,25 @@ def fold_constants(model: Model) -> Model:
     return model
 
 
-def is_weight_decompression(node: Node) -> bool:
-    """Return True for ``Convert`` of a constant of at most 8-bit integers to a float type.
+def is_weight_decompression(node: Node, users: Consumers) -> bool:
+    """Return True for the ``Convert`` that starts an int8 weight dequantization.
 
-    That is the int8 weight form of a quantized model (``Constant i8 -> Convert f32 ->
-    Multiply scale``, see docs/quantization.md) that the VPU compiler matches; folding
-    it would turn int8 weights back into f32 constants.
+    That is a ``Convert`` of a constant of at most 8-bit integers to a float type whose
+    every reader is a ``Subtract`` (zero point) or ``Multiply`` (scale) taking it as
+    input 0: the int8 weight form of a quantized model (``Constant i8 -> Convert f32
+    -> Multiply scale``, docs/quantization.md) that the VPU compiler matches. Folding it
+    would turn int8 weights back into f32. (A converted zero point, read as input 1, folds.)
     """
     if node.type_name != "Convert" or node.inputs[0].node.type_name != "Constant":
         return False
     source = node.inputs[0].element_type
-    return source.is_integer and source.bitwidth <= 8 and node.output_types[0][0].is_float
+    if not (source.is_integer and source.bitwidth <= 8 and node.output_types[0][0].is_float):
+        return False
+    readers = users.of(node.output(0))
+    return bool(readers) and all(r.type_name in ("Subtract", "Multiply") and i == 0 for r, i in readers)
 
 
 def _folded_values(node: Node, unlimited: bool) -> list[np.ndarray] | None:
-    if is_weight_decompression(node):
-        return None
     if node.type_name == "ShapeOf":
         shape = node.inputs[0].shape
         if not is_static(shape):
