@@ -256,24 +256,78 @@ def nbytes(port: Output) -> int:
     return int(np.prod(port.shape, dtype=np.int64)) * port.element_type.numpy.itemsize
 
 
-def plan_buffers(schedule: Schedule, owns_output: Callable[[Step], bool], align: int = 64) -> BufferPlan:
+def concat_in_place(schedule: Schedule, owns_output: Callable[[Step], bool]
+                    ) -> dict[Output, tuple[Output, int]]:
+    """Return ``{input port: (Concat output port, byte offset)}`` for Concats computed in place.
+
+    A Concat qualifies when every dimension before its axis is 1 (so each input is
+    one contiguous block of the output), shapes are static, its output is not a
+    model output, and each input is produced alone by an output-owning step and
+    read by nothing else. Those producers then write straight into the Concat's
+    buffer and the Concat itself copies nothing.
+    """
+    readers: dict[Output, int] = {}
+    for step in schedule.steps:
+        for port in step.inputs:
+            readers[port] = readers.get(port, 0) + 1
+    producer = {port: step for step in schedule.steps for port in step.outputs}
+    results = set(schedule.outputs)
+    aliases: dict[Output, tuple[Output, int]] = {}
+    for step in schedule.steps:
+        node = step.node
+        if step.kind != "node" or node.type_name != "Concat" or len(node.output_types) != 1:
+            continue
+        out = node.output(0)
+        if out in results or not is_static(out.shape) or len(set(node.inputs)) != len(node.inputs):
+            continue
+        rank = len(out.shape)
+        axis = int(node.attrs.get("axis", 0)) % max(rank, 1)
+        if any(d != 1 for d in out.shape[:axis]):
+            continue
+        ok = all(p in producer and owns_output(producer[p]) and producer[p].outputs == [p]
+                 and readers.get(p) == 1 and p not in results and p not in aliases
+                 and p.element_type == out.element_type for p in node.inputs)
+        if not ok:
+            continue
+        offset = 0
+        for port in node.inputs:
+            aliases[port] = (out, offset)
+            offset += nbytes(port)
+    return aliases
+
+
+def plan_buffers(schedule: Schedule, owns_output: Callable[[Step], bool], align: int = 64,
+                 aliases: dict[Output, tuple[Output, int]] | None = None) -> BufferPlan:
     """Assign arena slots to the outputs of steps for which ``owns_output(step)`` is True.
 
     Model outputs get no slot (they are returned to the caller). A step that does
     not own its outputs is assumed to return views of its inputs, so the slots
-    its inputs live in stay reserved until its outputs' last reader.
+    its inputs live in stay reserved until its outputs' last reader. A port in
+    ``aliases`` (see :func:`concat_in_place`) lives inside its target's slot, which
+    is then reserved from the first of its parts' producers on.
     """
+    aliases = aliases or {}
+    targets = {target for target, _ in aliases.values()}
     results = set(schedule.outputs)
     roots: dict[Output, set[Output]] = {}
+    first_def: dict[Output, int] = {}
     planned: list[tuple[int, Output]] = []
     for index, step in enumerate(schedule.steps):
         owned = owns_output(step)
         for port in step.outputs:
-            if owned and port not in results:
+            if port in aliases:
+                target = aliases[port][0]
+                roots[port] = {target}
+                first_def[target] = min(first_def.get(target, index), index)
+            elif port in targets:
+                roots[port] = {port}
+                planned.append((first_def.get(port, index), port))
+            elif owned and port not in results:
                 roots[port] = {port}
                 planned.append((index, port))
             else:
                 roots[port] = set().union(*(roots.get(p, set()) for p in step.inputs)) if not owned else set()
+    planned.sort(key=lambda item: item[0])
     last_use: dict[Output, int] = {}
     end = len(schedule.steps)
     for index, step in enumerate(schedule.steps):

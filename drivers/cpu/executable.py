@@ -24,7 +24,7 @@ from kiln.drivers.cpu.normalization import RowNormalization
 from kiln.drivers.cpu.pooling import Pooling
 from kiln.drivers.fusion import Chain, ChainOp
 from kiln.drivers.plugin import Executable
-from kiln.drivers.schedule import Schedule, Step, build_schedule, plan_buffers
+from kiln.drivers.schedule import Schedule, Step, build_schedule, concat_in_place, plan_buffers
 from kiln.errors import CompileError, KilnError
 from kiln.ir import ElementType, Model, Node, Output, is_static
 from kiln.ir.evaluate import run_node
@@ -113,7 +113,9 @@ class CpuProgram:
         for step in self.schedule.steps:
             if step.kind == "anchor":
                 fold_channel_scale(step, kernels[id(step.node)])
-        self.plan = plan_buffers(self.schedule, lambda s: s.kind != "node")
+        owns = lambda s: s.kind != "node"  # noqa: E731
+        self.aliases = concat_in_place(self.schedule, owns)
+        self.plan = plan_buffers(self.schedule, owns, aliases=self.aliases)
         self.index: dict[Output, int] = {}
         self.env_template: list[Any] = []
         for port, value in self.schedule.constants.items():
@@ -136,6 +138,15 @@ class CpuProgram:
     def _lower(self, step: Step, kernel) -> CpuStep:
         reads = [self._slot(p) for p in step.inputs if p not in self.schedule.constants]
         writes = [self._slot(p) for p in step.outputs]
+        if step.kind == "node" and step.outputs and step.outputs[0] in self.plan.slot_of \
+                and step.node.type_name == "Concat":
+            target_slot, target_shape = writes[0], tuple(step.outputs[0].shape)
+            size = int(np.prod(target_shape, dtype=np.int64))
+            slot = self.plan.slot_of[step.outputs[0]]
+
+            def run_concat(env, arena):  # the producers already wrote their parts in place
+                env[target_slot] = arena.view(slot, target_shape, size)
+            return CpuStep(step, "concat_in_place", run_concat, reads, writes)
         if step.kind == "node":
             node = step.node
             ins = [self._slot(p) for p in node.inputs]
@@ -149,6 +160,10 @@ class CpuProgram:
         out_port = step.outputs[0]
         out_slot = writes[0]
         shape, buffer = tuple(out_port.shape), self.plan.slot_of.get(out_port)
+        offset = 0
+        if out_port in self.aliases:
+            target, offset_bytes = self.aliases[out_port]
+            buffer, offset = self.plan.slot_of[target], offset_bytes // 4
         epilogue = BoundChain(step.chain) if step.chain is not None else None
         chain_slots = []
         if step.chain is not None:
@@ -162,7 +177,9 @@ class CpuProgram:
 
         def output(arena):
             numba.set_num_threads(threads_for(arena))
-            return arena.view(buffer, shape, elements) if buffer is not None else np.empty(shape, np.float32)
+            if buffer is None:
+                return np.empty(shape, np.float32)
+            return arena.view(buffer, shape, elements, offset)
 
         def finish(env, out):
             if epilogue is not None:
@@ -221,9 +238,9 @@ class Arena:
         self.workspace = np.empty(max(program.workspace_bytes // 4, 1), np.float32)
         self.gemm = gemm
 
-    def view(self, slot: int, shape: tuple[int, ...], size: int) -> np.ndarray:
-        """Return slot ``slot`` as an array of ``shape`` (``size`` elements)."""
-        return self.slots[slot][:size].reshape(shape)
+    def view(self, slot: int, shape: tuple[int, ...], size: int, offset: int = 0) -> np.ndarray:
+        """Return ``size`` elements of slot ``slot`` from element ``offset`` on, as ``shape``."""
+        return self.slots[slot][offset:offset + size].reshape(shape)
 
 
 class CpuExecutable(Executable):

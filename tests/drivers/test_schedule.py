@@ -116,3 +116,27 @@ def test_views_keep_their_source_slot_alive():
     value = rng.standard_normal((1, 4, 6, 6)).astype(np.float32)
     got = CpuExecutable(model).infer([value])[0]
     np.testing.assert_allclose(got, evaluate(model, [value])[0], rtol=1e-4, atol=1e-4)
+
+
+def test_concat_inputs_are_written_in_place():
+    from kiln.drivers.cpu.executable import CpuExecutable
+    from kiln.drivers.schedule import concat_in_place
+    from kiln.ir import evaluate
+
+    rng = np.random.default_rng(5)
+    x = parameter("x", F32, (1, 4, 5, 5))
+    a = make("Relu", conv(x.output(0), rng)).output(0)
+    b = make("Sigmoid", conv(x.output(0), rng)).output(0)
+    cat = make("Concat", a, b, axis=1).output(0)
+    out = make("Relu", conv(cat, rng, channels=8)).output(0)
+    model = Model([out], [x])
+    schedule = build_schedule(model, anchors("Convolution"))
+    aliases = concat_in_place(schedule, lambda s: s.kind != "node")
+    assert aliases == {a: (cat, 0), b: (cat, 4 * 25 * 4)}
+    plan = plan_buffers(schedule, lambda s: s.kind != "node", aliases=aliases)
+    assert a not in plan.slot_of and cat in plan.slot_of
+    executable = CpuExecutable(model, profiling=True)
+    value = rng.standard_normal((1, 4, 5, 5)).astype(np.float32)
+    got = executable.infer([value])[0]
+    np.testing.assert_allclose(got, evaluate(model, [value])[0], rtol=1e-4, atol=1e-5)
+    assert "concat_in_place" in {row["exec_type"] for row in executable.profiling_info()}
