@@ -443,3 +443,49 @@ def test_roi_align(transform):
              "coordinate_transformation_mode": transform}
     check("RoiAlign", inputs, attrs, opset=16, atol=1e-4)
     check("RoiAlign", inputs, {**attrs, "sampling_ratio": 0}, opset=16, atol=1e-4)
+
+
+def random_window_case(seed: int):
+    """Return (op, inputs, attrs, consts) of a random convolution or pooling geometry (1-3 spatial dims).
+
+    Cases onnxruntime itself gets wrong are left out: dilated Conv under SAME auto_pad (unsupported
+    there) and pooling under SAME auto_pad (mis-sized with dilations, and rejected whenever the
+    kernel is smaller than the stride, for the negative pads onnxruntime makes).
+    """
+    rng = np.random.default_rng(seed)
+    op = str(rng.choice(["Conv", "ConvTranspose", "MaxPool", "AveragePool"]))
+    rank = int(rng.integers(1, 4))
+    k = [int(rng.integers(1, 4)) for _ in range(rank)]
+    s = [int(rng.integers(1, 4)) for _ in range(rank)]
+    d = [int(rng.integers(1, 3)) for _ in range(rank)]
+    size = [int(rng.integers(max(k[i] * d[i], 3), 10)) for i in range(rank)]
+    auto = str(rng.choice(["NOTSET", "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"]))
+    if op != "Conv" and auto.startswith("SAME"):
+        auto = "NOTSET"
+    attrs = {"strides": s}
+    if auto == "NOTSET":
+        attrs["pads"] = [int(rng.integers(0, k[i])) for i in range(rank)] * 2
+    else:
+        attrs["auto_pad"] = auto
+        d = [1] * rank
+    groups = int(rng.choice([1, 2]))
+    if op == "Conv":
+        attrs.update(dilations=d, group=groups)
+        return op, {"x": rand(2, 2 * groups, *size), "w": rand(3 * groups, 2, *k)}, attrs, ("w",)
+    if op == "ConvTranspose":
+        attrs.update(dilations=d, group=groups,
+                     output_padding=[int(rng.integers(0, max(min(s[i], d[i]), 1))) for i in range(rank)])
+        return op, {"x": rand(1, 2 * groups, *size), "w": rand(2 * groups, 3, *k)}, attrs, ("w",)
+    attrs.update(kernel_shape=k, ceil_mode=int(rng.integers(0, 2)))
+    if op == "MaxPool":
+        attrs["dilations"] = d
+    else:
+        attrs["count_include_pad"] = int(rng.integers(0, 2))
+    return op, {"x": rand(1, 2, *size)}, attrs, ()
+
+
+@pytest.mark.parametrize("seed", [pytest.param(seed, marks=pytest.mark.slow) if seed >= 20 else seed
+                                  for seed in range(400)])
+def test_random_window_geometry(seed):
+    op, inputs, attrs, consts = random_window_case(seed)
+    check(op, inputs, attrs, consts=consts, atol=1e-4)
