@@ -67,11 +67,16 @@ def vpu_design(config: VPUConfig, waveform: str | None = None) -> VerilatorDesig
 
 @dataclass
 class RtlRun:
-    """One program run on the RTL: DRAM afterwards, cycles from START to DONE, counters."""
+    """One program run on the RTL: DRAM afterwards, cycles from START to DONE, counters.
+
+    ``seconds`` is the wall time the HDL simulation took from START to DONE
+    (simulator start-up and register set-up excluded).
+    """
 
     dram: np.ndarray
     cycles: int
     counters: dict[str, int]
+    seconds: float = 0.0
     waveform: Path | None = None
 
 
@@ -123,7 +128,7 @@ def run_rtl(config: VPUConfig, dram: np.ndarray, program_address: int, instructi
         raise RtlSimulationError(
             f"the RTL stopped with {name} at instruction {result['error_index']} after "
             f"{counters['cycles']} cycles ({counters['retired']} instructions retired)")
-    return RtlRun(after, counters["cycles"], counters,
+    return RtlRun(after, counters["cycles"], counters, result["seconds"],
                   Path(waveform) if waveform else None)
 
 

@@ -11,6 +11,7 @@ writes ``dram_out.npy`` and ``result.json`` (status, error, every counter).
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import cocotb
@@ -45,6 +46,7 @@ async def run_program(dut):
     done_bit = 1 << registers.bit("STATUS", "DONE")
     error_bit = 1 << registers.bit("STATUS", "ERROR")
     waited, status = 0, 0
+    started = time.perf_counter()
     limit = spec["max_cycles"] + 1000
     while waited < limit:
         await ClockCycles(dut.clk, POLL_CYCLES)
@@ -52,7 +54,9 @@ async def run_program(dut):
         status = await csr.read("STATUS")
         if status & (done_bit | error_bit):
             break
+    seconds = time.perf_counter() - started
     result = {
+        "seconds": seconds,
         "status": status,
         "done": bool(status & done_bit),
         "error": bool(status & error_bit),
