@@ -28,7 +28,13 @@ from typing import Any
 import numpy as np
 from kiln.drivers.gpu.device import cuda, simulated
 from kiln.drivers.gpu.gemm import TILE
-from kiln.drivers.gpu.kernels import VIEW_TYPES, StepKernel, anchor_supported, f32_static, movement_supported
+from kiln.drivers.gpu.kernels import (
+    VIEW_TYPES,
+    StepKernel,
+    anchor_supported,
+    f32_static,
+    node_kernel_supported,
+)
 from kiln.drivers.plugin import Executable
 from kiln.drivers.schedule import Schedule, Step, build_schedule, plan_buffers
 from kiln.errors import CompileError, KilnError
@@ -102,7 +108,7 @@ class GpuProgram:
                 on_host.add(port)
 
         for step in schedule.steps:
-            if step.kind in ("anchor", "chain") or movement_supported(step.node, constants):
+            if step.kind in ("anchor", "chain") or node_kernel_supported(step.node, constants):
                 kernel = StepKernel(step, constants, tile)
                 for port in kernel.reads:
                     need_device(port, step)

@@ -18,13 +18,14 @@ from kiln.drivers.gpu.matmul import MatMul, matmul_layout
 from kiln.drivers.gpu.movement import Concat, Transpose, concat_axis, transpose_order
 from kiln.drivers.gpu.normalization import RowNormalization
 from kiln.drivers.gpu.pooling import Pooling
+from kiln.drivers.gpu.quantization import FakeQuantize
 from kiln.drivers.schedule import Step
 from kiln.errors import CompileError
 from kiln.ir import ElementType, Node, Output, is_static
 
 ANCHOR_TYPES = ("Convolution", "GroupConvolution", "MatMul", "MaxPool", "AvgPool", "Softmax", "MVN")
-MOVEMENT_TYPES = ("Transpose", "Concat")
-"""Ops run alone (never anchors) by a device copy kernel."""
+NODE_KERNEL_TYPES = ("Transpose", "Concat", "FakeQuantize")
+"""Ops run alone (never anchors) by a device kernel of their own."""
 VIEW_TYPES = ("Reshape", "Squeeze", "Unsqueeze")
 """Ops whose output is their first input with another static shape: free on the device."""
 
@@ -63,18 +64,21 @@ def anchor_supported(node: Node, constants: dict, used: set[Output]) -> bool:
     return True
 
 
-def movement_supported(node: Node, constants: dict) -> bool:
-    """Return True when ``node`` is a Transpose/Concat of static f32 tensors the GPU copies itself."""
-    if node.type_name not in MOVEMENT_TYPES or len(node.outputs) != 1:
+def node_kernel_supported(node: Node, constants: dict) -> bool:
+    """Return True when ``node`` is a Transpose, Concat or FakeQuantize (constant ranges) of static
+    f32 tensors, which the GPU runs alone with a kernel of its own."""
+    if node.type_name not in NODE_KERNEL_TYPES or len(node.outputs) != 1:
         return False
-    data = node.inputs[:1] if node.type_name == "Transpose" else node.inputs
+    data = node.inputs if node.type_name == "Concat" else node.inputs[:1]
     if not f32_static(*data, node.output(0)) or any(p in constants for p in data):
         return False
     try:
         if node.type_name == "Transpose":
             transpose_order(node, constants)
-        else:
+        elif node.type_name == "Concat":
             concat_axis(node)
+        elif any(p not in constants for p in node.inputs[1:]) or int(node.attrs["levels"]) < 2:
+            return False
     except (CompileError, KeyError, TypeError, ValueError):
         return False
     return True
@@ -100,10 +104,11 @@ class StepKernel:
             self.ports = self.main.port_operands()
             return
         kind = node.type_name
-        if step.kind == "node":  # a movement op (see movement_supported)
-            self.main = Transpose(node, constants) if kind == "Transpose" else Concat(node)
+        if step.kind == "node":  # see node_kernel_supported
+            self.main = {"Transpose": lambda: Transpose(node, constants), "Concat": lambda: Concat(node),
+                         "FakeQuantize": lambda: FakeQuantize(node, constants)}[kind]()
             self.exec_type = f"cuda_{kind.lower()}"
-            self.data = node.inputs[:1] if kind == "Transpose" else list(node.inputs)
+            self.data = list(node.inputs) if kind == "Concat" else node.inputs[:1]
             self.ports = []
             return
         if kind in ("Convolution", "GroupConvolution"):

@@ -1,8 +1,8 @@
 """The GPU plugin: compiles models into numba.cuda kernels over the CPU's device-neutral schedule.
 
 ``query_model`` reports the nodes that run as GPU kernels (convolution, MatMul,
-pooling, Softmax, MVN, fused elementwise chains, Transpose, Concat, and
-reshapes); ``compile_model`` accepts any model and runs the other nodes' numpy
+pooling, Softmax, MVN, fused elementwise chains, Transpose, Concat,
+FakeQuantize and reshapes); ``compile_model`` accepts any model and runs the other nodes' numpy
 reference on the host at subgraph boundaries (unless ``GPU_HOST_FALLBACK`` is
 off), so ``"HETERO:VPU,GPU,CPU"`` puts those nodes on the CPU instead.
 """
@@ -48,7 +48,7 @@ class GpuPlugin(Plugin):
 
     def query_model(self, model, properties):
         from kiln.drivers.gpu.executable import gpu_schedule, is_view
-        from kiln.drivers.gpu.kernels import movement_supported
+        from kiln.drivers.gpu.kernels import node_kernel_supported
 
         taken: dict[str, str] = {}
         try:
@@ -56,7 +56,7 @@ class GpuPlugin(Plugin):
         except Exception:  # a model the scheduler cannot fold (dynamic shapes...): no kernel takes it
             return taken
         for step in schedule.steps:
-            if step.kind != "node" or is_view(step) or movement_supported(step.node, schedule.constants):
+            if step.kind != "node" or is_view(step) or node_kernel_supported(step.node, schedule.constants):
                 taken.update((n.name, self.device_name) for n in step.nodes)
         return taken
 

@@ -71,8 +71,13 @@ def tiny_cnn(seed: int = 0, batch: int = 1) -> Model:
     return Model([y], [x], name="tiny_cnn")
 
 
-def tiny_transformer(seed: int = 0, tokens: int = 4, width: int = 8, heads: int = 2) -> Model:
-    """Return one attention + MLP block on [1, tokens, width] (head split/merge by Transpose)."""
+def tiny_transformer(seed: int = 0, tokens: int = 4, width: int = 8, heads: int = 2,
+                     reverse_tokens: bool = False) -> Model:
+    """Return one attention + MLP block on [1, tokens, width] (head split/merge by Transpose).
+
+    With ``reverse_tokens`` the input's tokens are first reversed by a Gather (an op with
+    no GPU kernel).
+    """
     rng = np.random.default_rng(seed)
     head = width // heads
     x = parameter("input", ElementType.f32, (1, tokens, width))
@@ -89,6 +94,9 @@ def tiny_transformer(seed: int = 0, tokens: int = 4, width: int = 8, heads: int 
         return make("Transpose", t, constant(np.array([0, 2, 1, 3], np.int64)), name=f"{name}/t").output(0)
 
     h = x.output(0)
+    if reverse_tokens:
+        order = constant(np.arange(tokens)[::-1].astype(np.int64))
+        h = make("Gather", h, order, constant(np.array(1, np.int64)), batch_dims=0, name="reverse").output(0)
     q, k, v = (heads_of(linear(h, width, width, n), n) for n in "qkv")
     s = make("MatMul", q, k, transpose_b=True, name="scores").output(0)
     s = make("Multiply", s, constant(np.array(1 / np.sqrt(head), np.float32)), name="scale").output(0)
