@@ -144,3 +144,27 @@ def test_openvino_runs_kiln_ir_like_the_reference(name, tmp_path):
     for i, value in enumerate(expected):
         np.testing.assert_allclose(np.asarray(got[i]).astype(np.float64), value.astype(np.float64),
                                    rtol=1e-5, atol=1e-5)
+
+
+INTEGER_CASES = {
+    "Divide-truncating": lambda x, b: make("Divide", x, b, m_pythondiv=False),
+    "FloorMod": lambda x, b: make("FloorMod", x, b),
+    "Mod": lambda x, b: make("Mod", x, b),
+    "Power": lambda x, b: make("Power", x, make("Abs", b).output(0)),
+    "Clamp": lambda x, b: make("Clamp", x, min=-2.5, max=3.5),
+    "BitwiseRightShift": lambda x, b: make("BitwiseRightShift", x, make("Abs", b).output(0)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INTEGER_CASES))
+def test_openvino_integer_semantics(name, tmp_path):
+    """Integer rounding and sign rules agree with OpenVINO. (Divide with ``m_pythondiv=true`` is
+    left out: OpenVINO's CPU plugin truncates there although its spec floors, as Kiln does.)"""
+    x = parameter("x", ElementType.i32, (6,))
+    b = constant(np.array([2, -2, 3, -3, 4, 5], np.int32))
+    model = Model([INTEGER_CASES[name](x.output(0), b).output(0)], [x])
+    feeds = {"x": np.array([7, -7, -7, 7, 0, -9], np.int32)}
+    save_model(model, tmp_path / "model.xml")
+    core = ov.Core()
+    got = core.compile_model(core.read_model(str(tmp_path / "model.xml")), "CPU")(feeds)[0]
+    np.testing.assert_array_equal(got, evaluate(model, feeds)[0])
