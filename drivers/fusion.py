@@ -81,6 +81,16 @@ def _binary(name: str) -> Lowering:
     return lower
 
 
+def _prelu(ctx: LowerContext):
+    """PRelu's 1-D slope of C values runs along axis 1 (not numpy's last axis): fuse other forms only."""
+    x, slope = ctx.node.inputs
+    if slope.shape is None or x.shape is None:
+        return None
+    if len(slope.shape) == 1 and len(x.shape) >= 2 and slope.shape[0] != 1:
+        return None
+    return [ChainOp("prelu", (ctx.args[0], ctx.args[1]))]
+
+
 def _gelu(ctx: LowerContext):
     mode = str(ctx.node.attrs.get("approximation_mode", "ERF")).upper()
     if mode not in ("ERF", "TANH"):
@@ -119,7 +129,7 @@ def _batch_norm(ctx: LowerContext):
 ELEMENTWISE: dict[str, Lowering] = {
     "Add": _binary("add"), "Subtract": _binary("sub"), "Multiply": _binary("mul"),
     "Divide": _binary("div"), "Maximum": _binary("max"), "Minimum": _binary("min"),
-    "Power": _binary("pow"), "SquaredDifference": _binary("sqdiff"), "PRelu": _binary("prelu"),
+    "Power": _binary("pow"), "SquaredDifference": _binary("sqdiff"), "PRelu": _prelu,
     "Relu": _unary("relu"), "Sigmoid": _unary("sigmoid"), "Tanh": _unary("tanh"),
     "Exp": _unary("exp"), "Log": _unary("log"), "Sqrt": _unary("sqrt"), "Abs": _unary("abs"),
     "Negative": _unary("neg"), "Erf": _unary("erf"), "Floor": _unary("floor"),

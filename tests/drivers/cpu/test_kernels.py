@@ -163,3 +163,12 @@ def test_integer_models_run_through_the_reference():
     _, got, want = run_both(Model([y.output(0)], [x]), [np.array([4, 5, 6], np.int32)])
     np.testing.assert_array_equal(got[0], want[0])
     assert got[0].dtype == np.int32
+
+
+@pytest.mark.parametrize("slope_shape", [(4,), (1, 4, 1, 1), ()])
+def test_prelu_slope_follows_channels(slope_shape):
+    rng = np.random.default_rng(6)
+    x = parameter("x", F32, (2, 4, 3, 4))
+    slope = constant(rng.random(slope_shape).astype(np.float32))
+    y = make("PRelu", make("Add", x.output(0), constant(np.float32(0.1))).output(0), slope)
+    check(Model([y.output(0)], [x]), [rng.standard_normal((2, 4, 3, 4)).astype(np.float32)])
