@@ -536,12 +536,12 @@ class DeformableConvolution(Op):
         taps = kernel[0] * kernel[1]
         shifts = offsets.astype(acc).reshape(n, deformable, taps, 2, *out)
         scale = None if mask is None else mask.astype(acc).reshape(n, deformable, taps, *out)
-        rows = (np.arange(out[0]) * strides[0] - begins[0])[:, None]
-        cols_ = (np.arange(out[1]) * strides[1] - begins[1])[None, :]
+        row_base = (np.arange(out[0]) * strides[0] - begins[0])[:, None]
+        col_base = (np.arange(out[1]) * strides[1] - begins[1])[None, :]
         cols = np.empty((n, c, taps, *out), acc)
         for tap, (i, j) in enumerate(np.ndindex(*kernel)):
-            y = rows + i * dilations[0] + shifts[:, :, tap, 0]
-            xs = cols_ + j * dilations[1] + shifts[:, :, tap, 1]
+            y = row_base + i * dilations[0] + shifts[:, :, tap, 0]
+            xs = col_base + j * dilations[1] + shifts[:, :, tap, 1]
             sampled = bilinear_sample(planes, y, xs, node.attrs["bilinear_interpolation_pad"])
             if scale is not None:
                 sampled = sampled * scale[:, :, tap, None]
