@@ -97,10 +97,37 @@ def weight_channel_axes(node: Node, index: int) -> tuple[int, ...]:
     return (rank - 1,) if node.attrs.get("transpose_a") else (rank - 2,)
 
 
+PASS_THROUGH_TYPES = ("Relu", "Clamp", "MaxPool", "Reshape", "Squeeze", "Unsqueeze", "Transpose",
+                      "FakeQuantize")
+"""Ops an int8 tensor crosses and stays int8 (monotone or layout-only)."""
+
+
+def feeds_int8_layer(node: Node, readers, ignored: IgnoredScope) -> bool:
+    """Return True when ``node``'s output reaches a quantized layer through int8-preserving ops.
+
+    Only then is it worth computing ``node`` (a residual Add, a pooling) on int8 operands: a
+    residual sum that goes on into a LayerNorm or softmax would only lose precision.
+    """
+    stack, seen = [node], set()
+    while stack:
+        current = stack.pop()
+        for port in current.outputs[:1]:
+            for reader, _ in readers.get(port, []):
+                if id(reader) in seen or ignored.matches(reader):
+                    continue
+                seen.add(id(reader))
+                if reader.type_name in ANCHOR_TYPES:
+                    return True
+                if reader.type_name in PASS_THROUGH_TYPES + INTEGER_PIPELINE_TYPES:
+                    stack.append(reader)
+    return False
+
+
 def plan_quantization(model: Model, ignored: IgnoredScope, quantize_pipeline: bool = True
                       ) -> QuantizationPlan:
     """Return the QuantizationPlan of ``model``: which inputs of which nodes become int8."""
     constants = ConstantPorts()
+    readers = model.consumers()
     layers: list[Layer] = []
     points: list[tuple[Node, int]] = []
     already: list[str] = []
@@ -130,7 +157,8 @@ def plan_quantization(model: Model, ignored: IgnoredScope, quantize_pipeline: bo
                 continue
             axes = weight_channel_axes(node, weight) if weight is not None else ()
             layers.append(Layer(node, activations, weight, axes))
-        elif quantize_pipeline and node.type_name in INTEGER_PIPELINE_TYPES and not ignored.matches(node):
+        elif (quantize_pipeline and node.type_name in INTEGER_PIPELINE_TYPES and not ignored.matches(node)
+              and feeds_int8_layer(node, readers, ignored)):
             inputs = [i for i, p in enumerate(node.inputs[:2])
                       if p.element_type.is_float and not constants.is_constant(p)]
             wanted = 2 if node.type_name == "Add" else 1

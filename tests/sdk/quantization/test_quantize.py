@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from kiln import InferenceInputError, quantize
 from kiln.ir import ElementType, Model, constant, evaluate, make, parameter, validate
-from kiln.quantization import QuantizationError, fake_quantize, quantize_weight
+from kiln.quantization import IgnoredScope, QuantizationError, fake_quantize, quantize_weight
+from kiln.quantization.layers import feeds_int8_layer
 from quant_models import cosine, residual_cnn, transformer_layer
 
 ANCHORS = ("Convolution", "GroupConvolution", "MatMul")
@@ -60,9 +61,13 @@ def test_quantized_ir_form(build):
             check_fake_quantize(anchor.inputs[1].node)
         else:
             check_weights(anchor)
+    readers = q.consumers()
     for node in q.ordered_nodes():
         if node.type_name == "Add" and all(p.node.type_name != "Constant" for p in node.inputs):
-            assert [p.node.type_name for p in node.inputs] == ["FakeQuantize"] * 2, node.name
+            # A residual Add computes on int8 operands only when its sum goes on into an int8 layer.
+            int8 = feeds_int8_layer(node, readers, IgnoredScope())
+            assert int8 == (node.name == "residual"), node.name
+            assert ([p.node.type_name for p in node.inputs] == ["FakeQuantize"] * 2) == int8, node.name
         if node.type_name in ("MaxPool", "Relu", "Softmax", "MVN"):
             assert node.inputs[0].node.type_name != "FakeQuantize", node.name
     # One FakeQuantize per tensor, shared by its readers.
