@@ -141,6 +141,13 @@ def test_transformer_encoder():
     width, heads, vocab = 32, 4, 50
     g = GraphBuilder()
     x = g.add("Gather", g.weight(vocab, width, scale=1.0), "tokens", axis=0)
+    # position embeddings: slice the first `seq` rows of a position table, as BERT exports do
+    seq = g.add("Gather", g.add("Shape", "tokens"), g.weight(value=1, dtype=np.int64), axis=0)
+    seq = g.add("Unsqueeze", seq, g.weight(1, value=[0], dtype=np.int64))
+    positions = g.add("Slice", g.weight(1, 16, value=np.arange(16)[None], dtype=np.int64),
+                      g.weight(1, value=[0], dtype=np.int64), seq, g.weight(1, value=[1], dtype=np.int64))
+    positions = g.add("Expand", positions, g.add("Shape", "tokens"))
+    x = g.add("Add", x, g.add("Gather", g.weight(16, width, scale=0.5), positions, axis=0))
     # attention mask (batch, seq) of 0/1 -> additive bias (batch, 1, 1, seq), as BERT exports do
     mask = g.add("Unsqueeze", g.add("Unsqueeze", "mask", g.weight(1, value=[1], dtype=np.int64)),
                  g.weight(1, value=[2], dtype=np.int64))
