@@ -69,6 +69,7 @@ class Operation:
 
     kind: str
     step: Step
+    """The schedule step run, or for a transfer the step that reads (upload) or wrote (download) it."""
     port: Output | None = None
     kernel: StepKernel | None = None
     source: Output | None = None
@@ -102,9 +103,11 @@ class GpuProgram:
                 self.operations.append(Operation("upload", step, port))
             on_device.add(port)
 
-        def need_host(port: Output, step: Step) -> None:
+        producer: dict[Output, Step] = {}
+
+        def need_host(port: Output) -> None:
             if port not in on_host and port not in constants:
-                self.operations.append(Operation("download", step, port))
+                self.operations.append(Operation("download", producer[port], port))
                 on_host.add(port)
 
         for step in schedule.steps:
@@ -114,13 +117,15 @@ class GpuProgram:
                     need_device(port, step)
                 self.operations.append(Operation("kernel", step, step.outputs[0], kernel))
                 on_device.add(step.outputs[0])
+                producer[step.outputs[0]] = step
             elif is_view(step) and step.node.inputs[0] in on_device:
                 self.operations.append(Operation("view", step, step.outputs[0], source=step.node.inputs[0]))
                 on_device.add(step.outputs[0])
+                producer[step.outputs[0]] = step
             else:
                 host_nodes.append(step.node)
                 for port in step.node.inputs:
-                    need_host(port, step)
+                    need_host(port)
                 self.operations.append(Operation("host", step))
                 on_host.update(Output(step.node, i) for i in range(len(step.node.output_types)))
         if host_nodes and not host_fallback:
@@ -128,7 +133,7 @@ class GpuProgram:
             raise CompileError(f"GPU: {len(host_nodes)} node(s) have no GPU kernel and GPU_HOST_FALLBACK "
                                f"is off: {listed}")
         for port in schedule.outputs:
-            need_host(port, schedule.steps[-1] if schedule.steps else None)
+            need_host(port)
         self.host_nodes = host_nodes
         self._plan()
 

@@ -35,7 +35,7 @@ def kernel(x, out):
     part = cuda.shared.array({threads}, np.float32)
     t = cuda.threadIdx.x
     base = cuda.blockIdx.x * {cols}
-    m = -math.inf
+    m = f32(-math.inf)
     for c in range(t, {cols}, {threads}):
         m = max(m, x[base + c])
 {reduce_max}

@@ -17,7 +17,7 @@ def kernel(x, out):
         base = (e // {out_plane}) * {plane}
         h0 = oh * {sh} - {ph}
         w0 = ow * {sw} - {pw}
-        best = -math.inf
+        best = f32(-math.inf)
         acc = F0
         count = 0
         for i in range({kh}):
