@@ -317,3 +317,66 @@ def sample_axis(at: np.ndarray, size: int):
     high = np.where(top, size - 1, low + 1)
     frac = np.where(top, 0.0, at - low)
     return low, high, frac, valid.astype(np.float64)
+
+
+class ROIPooling(Op):
+    """Max-pool each region of interest to ``output_size`` bins (opset2, ``method="max"``).
+
+    Inputs: data (N, C, H, W); rois (R, 5) as batch index, x1, y1, x2, y2 in image units. Corners
+    are scaled by ``spatial_scale`` and rounded half away from zero; a region spans at least one
+    cell. Bin (i, j) covers rows ``floor(i * h / ph) .. ceil((i + 1) * h / ph)`` of the region
+    (clipped to the map); an empty bin gives 0. Output: (R, C, ph, pw).
+    """
+
+    type_name = "ROIPooling"
+    version = "opset2"
+    attributes = {
+        "output_size": Attr(AttrKind.SHAPE),
+        "spatial_scale": Attr(AttrKind.FLOAT),
+        "method": Attr(AttrKind.STR, "max"),
+    }
+    num_inputs = (2, 2)
+
+    @classmethod
+    def infer(cls, node):
+        data, rois = node.inputs
+        if str(node.attrs["method"]) != "max":
+            raise UnsupportedOpError(
+                f"node {node.name!r} (ROIPooling): method {node.attrs['method']!r} is not supported (max)")
+        size = [int(v) for v in node.attrs["output_size"]]
+        if len(size) != 2 or min(size) < 1:
+            raise ShapeInferenceError(
+                f"node {node.name!r} (ROIPooling): output_size {size} must be 2 positive ints")
+        if rois.shape is not None and (len(rois.shape) != 2 or rois.shape[1] not in (None, 5)):
+            raise ShapeInferenceError(
+                f"node {node.name!r} (ROIPooling): rois must be (R, 5), got {node.describe_inputs()}")
+        count = rois.shape[0] if rois.shape is not None else None
+        channels = data.shape[1] if data.shape is not None else None
+        return [(data.element_type, (count, channels, *size))]
+
+    @classmethod
+    def evaluate(cls, node, inputs):
+        data, rois = inputs
+        pooled = [int(v) for v in node.attrs["output_size"]]
+        scale = float(node.attrs["spatial_scale"])
+        height, width = data.shape[2:]
+        out = np.zeros((rois.shape[0], data.shape[1], *pooled), data.dtype)
+        for r, roi in enumerate(rois.astype(np.float64)):
+            batch = int(roi[0])
+            if not 0 <= batch < data.shape[0]:
+                raise ShapeInferenceError(f"node {node.name!r} (ROIPooling): roi {r} names batch {batch}")
+            x1, y1, x2, y2 = (int(np.sign(v) * np.floor(abs(v) + 0.5)) for v in roi[1:] * scale)
+            spans = [(y1, max(y2 - y1 + 1, 1), height), (x1, max(x2 - x1 + 1, 1), width)]
+            bins = []
+            for (start, extent, limit), count in zip(spans, pooled):
+                edges = []
+                for i in range(count):
+                    lo = min(max(int(np.floor(i * extent / count)) + start, 0), limit)
+                    hi = min(max(int(np.ceil((i + 1) * extent / count)) + start, 0), limit)
+                    edges.append((lo, hi))
+                bins.append(edges)
+            for i, (top, bottom) in enumerate(bins[0]):
+                for j, (left, right) in enumerate(bins[1]):
+                    if bottom > top and right > left:
+                        out[r, :, i, j] = data[batch, :, top:bottom, left:right].max(axis=(1, 2))
+        return [out]

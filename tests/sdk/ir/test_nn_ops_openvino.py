@@ -68,6 +68,9 @@ def image_cases(x):
         "ROIAlign-max-asymmetric": lambda: make(
             "ROIAlign", x, constant(ROIS), constant(np.array([0, 0, 0], np.int32)), pooled_h=2, pooled_w=3,
             sampling_ratio=0, spatial_scale=0.5, mode="max", aligned_mode="asymmetric"),
+        "ROIPooling": lambda: make(
+            "ROIPooling", x, constant(np.array([[0, 0, 0, 8, 8], [0, 1.4, 2.6, 7.2, 5.1], [0, -2, 3, 12, 8]],
+                                               np.float32)), output_size=[3, 2], spatial_scale=0.8),
         "Gelu-tanh": lambda: make("Gelu", x, approximation_mode="TANH"),
         "Gelu-erf": lambda: make("Gelu", x),
         "HSwish": lambda: make("HSwish", x),

@@ -211,3 +211,13 @@ def roi_align(ctx):
                     sampling_ratio=int(ctx.attr("sampling_ratio", 0)),
                     spatial_scale=float(ctx.attr("spatial_scale", 1.0)), mode="avg",
                     aligned_mode="half_pixel_for_nn" if transform == "half_pixel" else "asymmetric")
+
+
+@onnx_op("MaxRoiPool")
+def max_roi_pool(ctx):
+    """Max-pool each region (batch index, x1, y1, x2, y2) to ``pooled_shape`` bins."""
+    shape = ctx.attr("pooled_shape")
+    if not shape or len(shape) != 2:
+        raise ctx.unsupported(f"pooled_shape {shape} must list 2 sizes")
+    return ctx.make("ROIPooling", ctx.input(0), ctx.input(1), output_size=list(shape),
+                    spatial_scale=float(ctx.attr("spatial_scale", 1.0)), method="max")

@@ -489,3 +489,10 @@ def random_window_case(seed: int):
 def test_random_window_geometry(seed):
     op, inputs, attrs, consts = random_window_case(seed)
     check(op, inputs, attrs, consts=consts, atol=1e-4)
+
+
+def test_max_roi_pool():
+    rois = np.array([[0, 0, 0, 9, 9], [1, 1.4, 2.6, 7.2, 5.1], [1, -2, 3, 12, 8], [0, 5, 5, 5, 5]],
+                    np.float32)
+    check("MaxRoiPool", {"x": rand(2, 3, 10, 10), "rois": rois},
+          {"pooled_shape": [3, 2], "spatial_scale": 0.8})
