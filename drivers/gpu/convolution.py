@@ -1,12 +1,13 @@
 """Convolution on the GPU: im2col + the tiled GEMM with its fused epilogue; depthwise directly.
 
-NCHW throughout. For each sample, an unfold kernel writes the input's patches
-as a ``[C_in*kh*kw, H_out*W_out]`` matrix into a workspace buffer, then one GEMM
-launch (the groups as its batch) multiplies the ``[C_out/G, C_in/G*kh*kw]``
-weights of each group by it and writes the NCHW output with the epilogue
-applied. 1x1 stride-1 unpadded convolutions skip the unfold (the input already
-is that matrix). Depthwise convolutions run one thread per output element
-with the epilogue inlined.
+NCHW throughout. An unfold kernel writes each sample's patches as a
+``[C_in*kh*kw, H_out*W_out]`` matrix into a workspace buffer, then one GEMM
+launch (samples x groups as its batch) multiplies the ``[C_out/G, C_in/G*kh*kw]``
+weights of each group by them and writes the NCHW output with the epilogue
+applied: two launches per convolution whatever the batch. 1x1 stride-1
+unpadded convolutions skip the unfold (the input already is that matrix).
+Depthwise convolutions run one thread per output element with the epilogue
+inlined.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from kiln.ir import Node
 
 _UNFOLD = """
 @cuda.jit
-def kernel(x, x_off, cols):
+def kernel(x, cols):
     start = cuda.grid(1)
     step = cuda.gridsize(1)
-    for e in range(start, {rows} * {spatial}, step):
-        row = e // {spatial}
+    for e in range(start, {total}, step):
+        x_off = (e // {per_sample}) * {sample_in}
+        row = (e // {spatial}) % {rows}
         p = e % {spatial}
         c = row // {kk}
         i = (row // {kw}) % {kh}
@@ -39,9 +41,12 @@ def kernel(x, x_off, cols):
 """
 
 
-def unfold_source(g: ConvGeometry, height: int, width: int) -> str:
-    """Return the source of the unfold (im2col) kernel of one sample: ``x`` flat, ``cols`` flat."""
-    return HEADER + _UNFOLD.format(rows=g.c_in * g.kh * g.kw, spatial=g.out_h * g.out_w, kk=g.kh * g.kw,
+def unfold_source(g: ConvGeometry, batch: int, height: int, width: int) -> str:
+    """Return the source of the unfold (im2col) kernel: ``x`` [N, C, H, W] -> ``cols`` [N, C*kh*kw, Ho*Wo]."""
+    rows, spatial = g.c_in * g.kh * g.kw, g.out_h * g.out_w
+    return HEADER + _UNFOLD.format(total=batch * rows * spatial, per_sample=rows * spatial,
+                                   sample_in=g.c_in * height * width, rows=rows, spatial=spatial,
+                                   kk=g.kh * g.kw,
                                    kh=g.kh, kw=g.kw, sh=g.sh, sw=g.sw, dh=g.dh, dw=g.dw, ph=g.ph, pw=g.pw,
                                    out_w=g.out_w, height=height, width=width)
 
@@ -99,12 +104,16 @@ class Convolution:
         cig, cog = g.c_in // g.groups, g.c_out // g.groups
         spatial = g.out_h * g.out_w
         kg = cig * g.kh * g.kw
-        if not self.pointwise:  # pointwise: B is the input sample itself, [C_in, H*W]
-            self.unfold = compile_kernel(unfold_source(g, self.height, self.width))
-            self.workspace_elements = g.c_in * g.kh * g.kw * spatial
-        # group z: weights rows [z*cog, (z+1)*cog), B rows [z*kg, (z+1)*kg), output channels as weights
-        layout = GemmLayout(cog, spatial, kg, g.groups, cog * kg, kg, 1, kg * spatial, spatial, 1,
-                            cog * spatial)
+        if self.pointwise:  # B is the input itself: [N, C_in, H*W]
+            b_sample = g.c_in * spatial
+        else:
+            self.unfold = compile_kernel(unfold_source(g, self.batch, self.height, self.width))
+            self.workspace_elements = self.batch * g.c_in * g.kh * g.kw * spatial
+            b_sample = g.c_in * g.kh * g.kw * spatial
+        # group k of sample s: weights rows [k*cog, (k+1)*cog), B rows [k*kg, (k+1)*kg) of sample s,
+        # output channels [k*cog, (k+1)*cog) of sample s
+        layout = GemmLayout(cog, spatial, kg, self.batch * g.groups, cog * kg, kg, 1, kg * spatial, spatial,
+                            1, cog * spatial, groups=g.groups, b_sample=b_sample, c_sample=g.c_out * spatial)
         self.gemm = Gemm(layout, chain, tile)
 
     def port_operands(self):
@@ -115,7 +124,6 @@ class Convolution:
 
     def run(self, x, out, workspace=None, ports: list = ()) -> None:
         """Compute the convolution of device array ``x`` [N, C_in, H, W] into ``out`` [N, C_out, Ho, Wo]."""
-        g = self.g
         x_flat = x.reshape(x.size)
         out_flat = out.reshape(out.size)
         if self.depthwise:
@@ -123,12 +131,9 @@ class Convolution:
             blocks, threads = grid_1d(out.size)
             self.kernel[blocks, threads](x_flat, self.w, out_flat, *extra)
             return
-        sample_in = g.c_in * self.height * self.width
-        sample_out = g.c_out * g.out_h * g.out_w
-        for b in range(self.batch):
-            if self.pointwise:
-                self.gemm.run(self.w, x_flat, out_flat, 0, b * sample_in, b * sample_out, ports)
-            else:
-                blocks, threads = grid_1d(self.workspace_elements)
-                self.unfold[blocks, threads](x_flat, b * sample_in, workspace)
-                self.gemm.run(self.w, workspace, out_flat, 0, 0, b * sample_out, ports)
+        if self.pointwise:
+            self.gemm.run(self.w, x_flat, out_flat, ports=ports)
+            return
+        blocks, threads = grid_1d(self.workspace_elements)
+        self.unfold[blocks, threads](x_flat, workspace)
+        self.gemm.run(self.w, workspace, out_flat, ports=ports)

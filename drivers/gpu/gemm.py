@@ -39,7 +39,10 @@ class GemmLayout:
     ``A[z, i, k]`` is at ``a_off + z*a_batch + i*a_row + k*a_col`` (``a_off`` given
     at launch), likewise B; ``C[z, i, j]`` is at ``c_off + z*c_batch + i*n + j``:
     C rows are contiguous, and that address is the flat output index the
-    epilogue sees.
+    epilogue sees. With ``groups`` > 0 the batch index splits into a sample
+    ``z // groups`` and a group ``z % groups``: the group is strided by
+    ``*_batch`` and the sample by ``*_sample`` (a grouped convolution of a whole
+    batch of samples in one launch).
     """
 
     m: int
@@ -53,6 +56,10 @@ class GemmLayout:
     b_row: int
     b_col: int
     c_batch: int
+    groups: int = 0
+    a_sample: int = 0
+    b_sample: int = 0
+    c_sample: int = 0
 
     def __post_init__(self):
         if min(self.m, self.n, self.k, self.batch) < 1:
@@ -88,7 +95,7 @@ class Gemm:
                  f"    sb = cuda.shared.array(({t}, {edge}), np.float32)",
                  "    tx = cuda.threadIdx.x", "    ty = cuda.threadIdx.y", "    z = cuda.blockIdx.z",
                  f"    row0 = cuda.blockIdx.y * {edge} + ty", f"    col0 = cuda.blockIdx.x * {edge} + tx",
-                 f"    a_base = a_off + z * {g.a_batch}", f"    b_base = b_off + z * {g.b_batch}"]
+                 *self._bases()]
         lines += [f"    acc{i}_{j} = F0" for i in range(r) for j in range(r)]
         lines += [f"    for k0 in range(0, {g.k}, {t}):", "        ka = k0 + tx", "        kb = k0 + ty"]
         for i in range(r):  # this thread's rows of the A tile: ty, ty + t, ...
@@ -111,7 +118,7 @@ class Gemm:
                 row = f"row0 + {i * t}" if i else "row0"
                 col = f"col0 + {j * t}" if j else "col0"
                 lines += [f"    if {row} < {g.m} and {col} < {g.n}:",
-                          f"        e = c_off + z * {g.c_batch} + ({row}) * {g.n} + {col}"]
+                          f"        e = c_base + ({row}) * {g.n} + {col}"]
                 if self.epilogue:
                     body, result = self.epilogue.lines("e", f"acc{i}_{j}", "        ")
                     lines += body
@@ -119,6 +126,17 @@ class Gemm:
                     result = f"acc{i}_{j}"
                 lines.append(f"        c[e] = {result}")
         return "\n".join(lines) + "\n"
+
+    def _bases(self) -> list[str]:
+        """Return the lines computing this block's A, B and C base offsets from ``z``."""
+        g = self.layout
+        if g.groups <= 0 or g.groups >= g.batch:
+            return [f"    a_base = a_off + z * {g.a_batch}", f"    b_base = b_off + z * {g.b_batch}",
+                    f"    c_base = c_off + z * {g.c_batch}"]
+        return [f"    zs = z // {g.groups}", f"    zg = z % {g.groups}",
+                f"    a_base = a_off + zg * {g.a_batch} + zs * {g.a_sample}",
+                f"    b_base = b_off + zg * {g.b_batch} + zs * {g.b_sample}",
+                f"    c_base = c_off + zg * {g.c_batch} + zs * {g.c_sample}"]
 
     def port_operands(self):
         """Return the runtime ports the epilogue reads, in :meth:`run` order."""
