@@ -171,3 +171,18 @@ def test_openvino_integer_semantics(name, tmp_path):
     core = ov.Core()
     got = core.compile_model(core.read_model(str(tmp_path / "model.xml")), "CPU")(feeds)[0]
     np.testing.assert_array_equal(got, evaluate(model, feeds)[0])
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_kiln_reads_back_its_own_ir(name, tmp_path):
+    from kiln import Core
+
+    param, build = CASES[name]
+    node = build()
+    model = Model(node.outputs, [param], name=name)
+    feeds = {param.name: FEEDS[param.name]}
+    save_model(model, tmp_path / "model.xml")
+    back = Core().read_model(tmp_path / "model.xml")
+    for expected, got in zip(evaluate(model, feeds), evaluate(back, feeds)):
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
