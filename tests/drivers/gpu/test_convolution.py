@@ -17,6 +17,8 @@ CONVS = [  # (input shape, c_out, groups, kernel, strides, dilations, pads_begin
     ((2, 2, 7, 6), 3, 1, 3, [2, 1], [1, 2], [0, 2], [1, 0], "cuda_im2col_gemm"),
     ((1, 4, 4, 4), 6, 1, 1, [1, 1], [1, 1], [0, 0], [0, 0], "cuda_gemm_1x1"),
     ((1, 4, 5, 5), 6, 2, 3, [1, 1], [1, 1], [1, 1], [1, 1], "cuda_im2col_gemm"),
+    ((3, 4, 4, 3), 6, 2, 3, [1, 2], [1, 1], [1, 0], [1, 1], "cuda_im2col_gemm"),  # batch x groups
+    ((2, 4, 3, 3), 4, 2, 1, [1, 1], [1, 1], [0, 0], [0, 0], "cuda_gemm_1x1"),
     ((2, 3, 5, 5), 6, 3, 3, [2, 2], [1, 1], [1, 1], [1, 1], "cuda_depthwise"),   # channel multiplier 2
 ]
 
