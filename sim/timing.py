@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 from kiln.hw.config import VPUConfig
 from kiln.hw.isa import Instruction, Opcode
 
@@ -33,22 +34,29 @@ def element_bytes(instruction: Instruction) -> int:
     return 1 if instruction.mem == 0 else 4
 
 
-def _beats(nbytes: int, config: VPUConfig) -> int:
-    return -(-nbytes // config.dram_bus_bytes)
+def _beats(i: Instruction, row_bytes: int, config: VPUConfig) -> int:
+    """Return the DRAM bus beats a LOAD/STORE moves: each element takes the aligned
+    beats covering its bytes, so an element straddling a beat boundary takes one more
+    (what the RTL's DMA does)."""
+    bus = config.dram_bus_bytes
+    y = np.arange(i.y_size, dtype=np.int64)[:, None] * i.y_stride
+    x = np.arange(i.x_size, dtype=np.int64)[None, :] * i.x_stride
+    offsets = (i.dram + y + x) % bus
+    return int(((offsets + row_bytes + bus - 1) // bus).sum())
 
 
 def _load(i: Instruction, c: VPUConfig) -> Cost:
     row_bytes = lanes(i, c) * element_bytes(i)
     n_data = i.y_size * i.x_size
     n_all = (i.pad_top + i.y_size + i.pad_bottom) * (i.pad_left + i.x_size + i.pad_right)
-    cycles = c.dram_latency + n_data * _beats(row_bytes, c) + (n_all - n_data)
+    cycles = c.dram_latency + _beats(i, row_bytes, c) + (n_all - n_data)
     return Cost(cycles, dma_read_bytes=n_data * row_bytes)
 
 
 def _store(i: Instruction, c: VPUConfig) -> Cost:
     row_bytes = lanes(i, c) * element_bytes(i)
     n_data = i.y_size * i.x_size
-    return Cost(c.dram_latency + n_data * _beats(row_bytes, c), dma_write_bytes=n_data * row_bytes)
+    return Cost(c.dram_latency + _beats(i, row_bytes, c), dma_write_bytes=n_data * row_bytes)
 
 
 def _gemm(i: Instruction, c: VPUConfig) -> Cost:

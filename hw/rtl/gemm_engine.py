@@ -20,8 +20,9 @@ class GemmEngine(wiring.Component):
     of step k, one per cycle. A result row leaves the array ``2*dim - 1`` cycles after
     its input row entered; the engine reads the accumulator row it belongs to, adds
     (or, at k = 0 without ``accumulate``, overwrites) and writes it back, wrapping at
-    32 bits. A tile is preloaded into a bank only once no row using that bank is left
-    in the array.
+    32 bits. A tile is preloaded into a bank once the last row that used that bank
+    has passed the array's last PE row (``dim`` cycles after it was read), and only
+    while at most one other tile is pending, so weights are never overwritten in use.
 
     Ports:
         start (In, 1): begin executing ``instruction`` (a GEMM) at this edge.
@@ -65,7 +66,9 @@ class GemmEngine(wiring.Component):
         tiles_loaded = Signal(7)   # tiles whose rows are all in the array
         stream_tile = Signal(7)    # tile whose input rows are streaming
         in_flight = [Signal(range(4 * dim + 8), name=f"in_flight{b}") for b in range(2)]
-        bank_free = Mux(preload_tile[0], in_flight[1] == 0, in_flight[0] == 0)
+        # Cycles until the last row read for bank b has passed every PE row.
+        bank_hold = [Signal(range(dim + 2), name=f"bank_hold{b}") for b in range(2)]
+        bank_free = Mux(preload_tile[0], bank_hold[1] == 0, bank_hold[0] == 0)
         can_preload = (active & ~preloading & (preload_tile < gemm.k_count)
                        & (preload_tile <= stream_tile + 1) & bank_free)
         with m.If(can_preload):
@@ -124,6 +127,11 @@ class GemmEngine(wiring.Component):
             with m.Else():
                 m.d.sync += [i.eq(i + 1), input_row.eq(input_row + gemm.i_inp_inc),
                              acc_row.eq(acc_row + 1)]
+        for bank in range(2):
+            with m.If(streaming & (stream_tile[0] == bank)):
+                m.d.sync += bank_hold[bank].eq(dim)
+            with m.Elif(bank_hold[bank] != 0):
+                m.d.sync += bank_hold[bank].eq(bank_hold[bank] - 1)
         # The row read this cycle enters the array next cycle.
         entering = Signal()
         entering_bank = Signal()
