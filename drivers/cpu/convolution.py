@@ -111,6 +111,40 @@ def depthwise(x, w, sh, sw, dh, dw, ph, pw, out):
             oc[oh, :] = acc
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def depthwise_stride1(x, w, dh, dw, ph, pw, out):
+    """Depthwise convolution with stride 1 (same contract as :func:`depthwise`).
+
+    Each channel is copied into a zero-padded plane of row pitch ``wp``; every tap is
+    then one long multiply-add over the flattened plane (outputs are computed on the
+    padded width and the valid columns copied out), which vectorizes fully.
+    """
+    n, c_in, height, width = x.shape
+    c_out, kh, kw = w.shape
+    mult = c_out // c_in
+    out_h, out_w = out.shape[2], out.shape[3]
+    wp = max(width + 2 * pw, out_w + (kw - 1) * dw)
+    hp = max(height + 2 * ph, out_h + (kh - 1) * dh + 1)
+    length = out_h * wp
+    for job in numba.prange(n * c_out):
+        b = job // c_out
+        k = job % c_out
+        xc = x[b, k // mult]
+        pad = np.zeros(hp * wp, np.float32)
+        for r in range(height):
+            pad[(r + ph) * wp + pw:(r + ph) * wp + pw + width] = xc[r]
+        acc = np.zeros(length, np.float32)
+        for i in range(kh):
+            for j in range(kw):
+                wv = w[k, i, j]
+                src = pad[i * dh * wp + j * dw:i * dh * wp + j * dw + length]
+                for t in range(length):
+                    acc[t] += wv * src[t]
+        oc = out[b, k]
+        for oh in range(out_h):
+            oc[oh, :] = acc[oh * wp:oh * wp + out_w]
+
+
 @dataclasses.dataclass
 class ConvGeometry:
     """Static geometry of a 2-D convolution (NCHW): kernel, strides, dilations, begin pads."""
@@ -193,7 +227,10 @@ class Convolution:
         gemm = gemm or _matmul
         g = self.g
         if self.depthwise:
-            depthwise(x, self.w, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, out)
+            if g.sh == g.sw == 1:
+                depthwise_stride1(x, self.w, g.dh, g.dw, g.ph, g.pw, out)
+            else:
+                depthwise(x, self.w, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, out)
             return
         x = np.ascontiguousarray(x)
         cig = g.c_in // g.groups

@@ -18,34 +18,42 @@ def _nan_max(a, b):
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def max_pool(x, kh, kw, sh, sw, dh, dw, ph, pw, out):
-    """Max over windows of ``x`` [N, C, H, W] into ``out`` [N, C, Ho, Wo] (f32); padding never wins."""
+    """Max over windows of ``x`` [N, C, H, W] into ``out`` [N, C, Ho, Wo] (f32); padding never wins.
+
+    Separable: per output row, a vertical max over the window's input rows along the
+    whole (contiguous) row, then a horizontal max over the kernel columns.
+    """
     n, c, height, width = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
     lo, hi = valid_columns(kw, dw, pw, sw, out_w, width)
     for job in numba.prange(n * c):
         xc = x[job // c, job % c]
         oc = out[job // c, job % c]
+        column = np.empty(width, np.float32)
         acc = np.empty(out_w, np.float32)
         for oh in range(out_h):
-            acc[:] = np.float32(-np.inf)
+            column[:] = np.float32(-np.inf)
             for i in range(kh):
                 ih = oh * sh - ph + i * dh
                 if ih < 0 or ih >= height:
                     continue
                 xr = xc[ih]
-                for j in range(kw):
-                    a0 = lo[j]
-                    count = hi[j] - a0
-                    if count <= 0:
-                        continue
-                    ac = acc[a0:a0 + count]
-                    xs = xr[a0 * sw + j * dw - pw:]
-                    if sw == 1:
-                        for t in range(count):
-                            ac[t] = _nan_max(ac[t], xs[t])
-                    else:
-                        for t in range(count):
-                            ac[t] = _nan_max(ac[t], xs[t * sw])
+                for q in range(width):
+                    column[q] = _nan_max(column[q], xr[q])
+            acc[:] = np.float32(-np.inf)
+            for j in range(kw):
+                a0 = lo[j]
+                count = hi[j] - a0
+                if count <= 0:
+                    continue
+                ac = acc[a0:a0 + count]
+                xs = column[a0 * sw + j * dw - pw:]
+                if sw == 1:
+                    for t in range(count):
+                        ac[t] = _nan_max(ac[t], xs[t])
+                else:
+                    for t in range(count):
+                        ac[t] = _nan_max(ac[t], xs[t * sw])
             oc[oh, :] = acc
 
 

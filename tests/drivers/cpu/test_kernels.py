@@ -49,13 +49,14 @@ def test_convolution_matches_reference(kernel, stride, pad, dilation, groups):
     check(model, [rng.standard_normal((2, c_in, 13, 11)).astype(np.float32)], {kind})
 
 
-@pytest.mark.parametrize("stride,pad,multiplier", [(1, 1, 1), (2, 1, 1), (2, 0, 1), (1, 1, 2)])
-def test_depthwise_convolution_with_relu6_epilogue(stride, pad, multiplier):
+@pytest.mark.parametrize("stride,pad,multiplier,dilation", [
+    (1, 1, 1, 1), (2, 1, 1, 1), (2, 0, 1, 1), (1, 1, 2, 1), (1, 2, 1, 2), (1, 0, 1, 1), (2, 2, 1, 2)])
+def test_depthwise_convolution_with_relu6_epilogue(stride, pad, multiplier, dilation):
     rng = np.random.default_rng(stride + 10 * pad)
     channels = 6
     x = parameter("x", F32, (1, channels, 15, 14))
     w = const(rng, (channels, multiplier, 1, 3, 3))
-    conv = make("GroupConvolution", x.output(0), w, strides=[stride] * 2, dilations=[1, 1],
+    conv = make("GroupConvolution", x.output(0), w, strides=[stride] * 2, dilations=[dilation] * 2,
                 pads_begin=[pad] * 2, pads_end=[pad] * 2)
     bias = make("Add", conv.output(0), const(rng, (1, channels * multiplier, 1, 1)))
     clamp = make("Clamp", bias.output(0), min=0.0, max=6.0)
