@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 from kiln.frontends.onnx.registry import onnx_op
+from kiln.ir import ElementType
 from kiln.ir.ops._shape_values import known_value
 from kiln.ir.types import is_static
 
@@ -28,8 +29,12 @@ def if_(ctx):
     if value is not None:
         if value.size != 1:
             raise ctx.unsupported(f"condition has {value.size} elements, not 1")
-        chosen = then_graph if bool(value.reshape(-1)[0]) else else_graph
-        return ctx.converter.convert_body(chosen, [], f"{ctx.name}/{chosen.name or 'branch'}/")
+        taken = bool(value.reshape(-1)[0])
+        chosen = then_graph if taken else else_graph
+        outputs = ctx.converter.convert_body(chosen, [], f"{ctx.name}/{chosen.name or 'branch'}/")
+        if cond.constant_value() is None:
+            outputs = _guarded(ctx, cond, taken, outputs)
+        return outputs
     then_out = ctx.converter.convert_body(then_graph, [], f"{ctx.name}/then/")
     else_out = ctx.converter.convert_body(else_graph, [], f"{ctx.name}/else/")
     outputs = []
@@ -43,6 +48,34 @@ def if_(ctx):
                                                          special_zero=False)
         outputs.append(ctx.make("Select", flag, a, b))
     return outputs
+
+
+def pinned(ctx, port, shape):
+    """Return ``port`` reshaped to its conversion-time ``shape`` (None dims copied): a later
+    ``Model.reshape()`` to other sizes then fails at this node instead of silently keeping
+    a graph unrolled or specialized for the old sizes."""
+    pattern = [0 if d is None else d for d in shape]
+    return ctx.make("Reshape", port, ctx.const(np.asarray(pattern, np.int64)), special_zero=True)
+
+
+def _guarded(ctx, cond, taken: bool, outputs):
+    """Make ``outputs`` of a branch chosen from shapes known at conversion fail loudly (an
+    out-of-range Gather named ``.../branch_guard``) when, after ``Model.reshape()``, the
+    condition no longer selects that branch."""
+    flag = ctx.make("Reshape", cond, ctx.const([], np.int64), special_zero=False)
+    if flag.element_type != ElementType.boolean:
+        flag = ctx.make("NotEqual", flag, ctx.const(np.zeros((), flag.element_type.numpy)))
+    if taken:
+        flag = ctx.make("LogicalNot", flag)
+    index = ctx.make("Convert", flag, destination_type=ElementType.i64)  # 0 while the branch holds
+    guarded = []
+    for port in outputs:
+        zero = ctx.make_node("Gather", ctx.const(np.zeros(1, port.element_type.numpy)), index,
+                             ctx.const(np.int64(0)))
+        zero.name = f"{ctx.name}/branch_guard_{len(guarded)}"
+        guarded.append(ctx.make("Add", port, zero.output(0)) if port.element_type.is_float or
+                       port.element_type.is_integer else port)
+    return guarded
 
 
 def _step(ctx, port, index: int, axis: int):
@@ -99,6 +132,8 @@ def scan(ctx):
     steps = lengths.pop()
     if steps * max(len(body.node), 1) > MAX_UNROLLED_NODES:
         raise ctx.unsupported(f"{steps} steps of a {len(body.node)}-node body are too many to unroll")
+    scans = [pinned(ctx, x, tuple(steps if i == a else None for i in range(len(x.shape))))
+             for x, a in zip(scans, in_axes)]
     final, stacked = _unroll_scan(ctx, body, states, scans, steps, in_axes, in_dirs, out_axes, out_dirs,
                                   f"{ctx.name}/")
     return final + stacked
@@ -119,6 +154,8 @@ def scan_v8(ctx):
     if None in batch or None in steps or len(batch) != 1 or len(steps) != 1:
         raise ctx.unsupported("Scan-8 needs static, equal batch and sequence lengths")
     batch, steps = batch.pop(), steps.pop()
+    states = [pinned(ctx, x, (batch,) + (None,) * (len(x.shape) - 1)) for x in states]
+    scans = [pinned(ctx, x, (batch, steps) + (None,) * (len(x.shape) - 2)) for x in scans]
     finals, outs = [[] for _ in states], [[] for _ in range(num_outputs)]
     for b in range(batch):
         item_states = [_step(ctx, s, b, 0) for s in states]

@@ -104,6 +104,7 @@ def cum_prod(ctx):
     candidates = [axis_value.reshape(-1)[0] % rank] if axis_value is not None else range(rank)
     if sum(x.shape[a] for a in candidates) > MAX_CUMPROD_STEPS:
         raise ctx.unsupported(f"axis too long to unroll (more than {MAX_CUMPROD_STEPS} steps)")
+    x = ctx.make("Reshape", x, ctx.const(np.asarray(x.shape, np.int64)), special_zero=False)  # pins sizes
     results = {int(a): _cumprod_along(ctx, x, int(a), exclusive, reverse) for a in candidates}
     if len(results) == 1:
         return next(iter(results.values()))

@@ -201,3 +201,39 @@ def test_non_max_suppression():
     boxes = np.float32([[[0, 0, 1, 1], [0, 0.1, 1, 1.1], [0, 2, 1, 3], [5, 5, 4, 4]]])
     scores = np.float32([[[0.9, 0.8, 0.7, 0.05], [0.2, 0.3, 0.3, 0.9]]])
     check(proto, {"boxes": boxes, "scores": scores})
+
+
+def _shape_if_model():
+    """y = x + 1 when x has 3 rows, else x - 1 (the condition comes from x's shape)."""
+    def branch(name, op):
+        node = helper.make_node(op, ["x", "one"], [f"{name}_y"])
+        return helper.make_graph([node], name, [], [vi(f"{name}_y", F, None)])
+
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Gather", ["s", "zero"], ["rows"], axis=0),
+             helper.make_node("Equal", ["rows", "three"], ["c"]),
+             helper.make_node("If", ["c"], ["y"], then_branch=branch("then", "Add"),
+                              else_branch=branch("else", "Sub"))]
+    inits = [helper.make_tensor("zero", I64, [], [0]), helper.make_tensor("three", I64, [], [3]),
+             helper.make_tensor("one", F, [], [1])]
+    return model(nodes, [vi("x", F, [3, 2])], [vi("y", F, None)], 13, inits)
+
+
+def test_if_chosen_from_shapes_is_guarded_after_reshape():
+    proto = _shape_if_model()
+    check(proto, {"x": np.ones((3, 2), np.float32)})
+    converted = convert_model(proto)
+    with pytest.raises(Exception, match="branch_guard"):  # at compile (folding) or at inference
+        converted.reshape([4, 2])
+        Core().compile_model(converted, "CPU")({"x": np.ones((4, 2), np.float32)})
+
+
+def test_unrolled_scan_refuses_another_length():
+    from kiln import ShapeInferenceError
+
+    body = helper.make_graph([helper.make_node("Add", ["s_in", "x_t"], ["s_out"])], "body",
+                             [vi("s_in", F, [2]), vi("x_t", F, [2])], [vi("s_out", F, [2])])
+    node = helper.make_node("Scan", ["s0", "x"], ["s"], body=body, num_scan_inputs=1)
+    converted = convert_model(model([node], [vi("s0", F, [2]), vi("x", F, [5, 2])], [vi("s", F, [2])], 16))
+    with pytest.raises(ShapeInferenceError, match="Reshape"):
+        converted.reshape({"s0": [2], "x": [7, 2]})
