@@ -9,9 +9,8 @@ from kiln.ir import ElementType
 
 
 def dim(ctx, port, axis: int):
-    """Return dim ``axis`` of ``port`` as an i64 scalar port (a constant when known)."""
-    if port.shape is not None and port.shape[axis] is not None:
-        return ctx.const(np.int64(port.shape[axis]))
+    """Return dim ``axis`` of ``port`` as an i64 scalar port, read from ShapeOf so that it
+    follows ``Model.reshape()`` (shape inference still sees its value when it is static)."""
     shape = ctx.make("ShapeOf", port, output_type=ElementType.i64)
     return ctx.make("Gather", shape, ctx.const(np.int64(axis)), ctx.const(np.int64(0)))
 

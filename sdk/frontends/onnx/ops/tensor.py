@@ -42,17 +42,12 @@ def flatten(ctx):
     axis = axis + rank if axis < 0 else axis
     if not 0 <= axis <= rank:
         raise ctx.unsupported(f"axis {ctx.attr('axis', 1)} is out of range for rank {rank}")
-    head = x.shape[:axis]
-    if all(d is not None for d in head):
-        lead = int(np.prod(head, dtype=np.int64))
-        tail = x.shape[axis:]
-        if is_static(tail):
-            return ctx.make("Reshape", x, ctx.const([lead, int(np.prod(tail, dtype=np.int64))], np.int64),
-                            special_zero=False)
-        return ctx.make("Reshape", x, ctx.const([lead, -1], np.int64), special_zero=False)
-    tail = x.shape[axis:]
-    if is_static(tail) and 0 not in tail:
+    head, tail = x.shape[:axis], x.shape[axis:]
+    if is_static(tail) and 0 not in tail:  # [-1, tail]: still right after reshape() of the head dims
         return ctx.make("Reshape", x, ctx.const([-1, int(np.prod(tail, dtype=np.int64))], np.int64),
+                        special_zero=False)
+    if is_static(head) and 0 not in head:
+        return ctx.make("Reshape", x, ctx.const([int(np.prod(head, dtype=np.int64)), -1], np.int64),
                         special_zero=False)
     shape = ctx.make("ShapeOf", x, output_type=ElementType.i64)
     prefix = ctx.make("Slice", shape, ctx.const([0], np.int64), ctx.const([axis], np.int64),
