@@ -83,7 +83,10 @@ class Einsum(Op):
         if len(types) != 1:
             raise ShapeInferenceError(
                 f"node {node.name!r} (Einsum): element types differ: {node.describe_inputs()}")
-        return super().infer(node)
+        etype = node.inputs[0].element_type
+        if any(port.shape is None for port in node.inputs):
+            return [(etype, None)]
+        return [(etype, einsum_shape(node, equation, terms))]
 
     @classmethod
     def evaluate(cls, node, inputs):
@@ -91,3 +94,49 @@ class Einsum(Op):
         operands = [x.astype(acc, copy=False) for x in inputs]
         out = np.einsum(node.attrs["equation"].replace(" ", ""), *operands, optimize=len(operands) > 2)
         return [np.asarray(out).astype(inputs[0].dtype)]
+
+
+def einsum_shape(node, equation: str, terms: list[str]) -> tuple:
+    """Return Einsum's output shape from the input shapes, keeping unknown dims unknown.
+
+    A letter's size is any known size it has; ``...`` dims broadcast numpy-style; without
+    ``->`` the output lists the letters that appear once, in alphabetical order.
+    """
+    sizes: dict[str, int | None] = {}
+    ellipsis: tuple | None = ()
+    for term, port in zip(terms, node.inputs):
+        letters = term.replace("...", "")
+        extra = len(port.shape) - len(letters)
+        if extra < 0 or (extra > 0 and "..." not in term):
+            raise ShapeInferenceError(
+                f"node {node.name!r} (Einsum): term {term!r} does not fit input shape {list(port.shape)}")
+        head = term.index("...") if "..." in term else len(term)
+        dims = list(port.shape)
+        named = dims[:head] + dims[head + extra:]
+        if "..." in term:
+            try:
+                ellipsis = broadcast_shapes(ellipsis, tuple(dims[head:head + extra]))
+            except ValueError as error:
+                raise ShapeInferenceError(f"node {node.name!r} (Einsum): {error}") from None
+        for letter, dim in zip(letters, named):
+            known = sizes.get(letter)
+            if known is not None and dim is not None and known != dim and 1 not in (known, dim):
+                raise ShapeInferenceError(
+                    f"node {node.name!r} (Einsum): label {letter!r} is {known} in one input and {dim} "
+                    "in another")
+            if known is None or known == 1:
+                sizes[letter] = dim
+    if "->" in equation:
+        output = equation.split("->")[1]
+    else:
+        counts = {c: "".join(terms).count(c) for c in set("".join(terms).replace(".", ""))}
+        output = ("..." if any("..." in t for t in terms) else "") + "".join(
+            sorted(c for c, n in counts.items() if n == 1))
+    unknown = set(output.replace("...", "")) - set(sizes)
+    if unknown:
+        raise ShapeInferenceError(
+            f"node {node.name!r} (Einsum): output labels {sorted(unknown)} appear in no input")
+    if "..." in output:
+        head, tail = output.split("...")
+        return tuple([sizes[c] for c in head] + list(ellipsis) + [sizes[c] for c in tail])
+    return tuple(sizes[c] for c in output)

@@ -211,3 +211,24 @@ def test_model_with_dynamic_batch_runs():
     for batch in (1, 3):
         out = evaluate(model, {"x": np.ones((batch, 2, 6, 6), np.float32)})[0]
         assert out.shape == (batch, 2, 3, 3)
+
+
+@pytest.mark.parametrize("equation,shapes", [
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]), ("ii->i", [(3, 3)]), ("ij->", [(3, 4)]),
+    ("...ij,...jk->...ik", [(2, 1, 3, 4), (5, 4, 6)]), ("ij,jk", [(3, 4), (4, 5)]), ("ba", [(3, 4)]),
+    ("bhqd,bhkd->bhqk", [(2, 4, 5, 8), (2, 4, 6, 8)]), ("...j,j", [(2, 3, 4), (4,)]),
+])
+def test_einsum_shape_inference(equation, shapes):
+    values = [RNG.normal(size=s).astype(np.float32) for s in shapes]
+    static = make("Einsum", *[constant(v) for v in values], equation=equation)
+    assert static.output(0).shape == np.einsum(equation, *values).shape
+    np.testing.assert_allclose(static.op.evaluate(static, values)[0], np.einsum(equation, *values), rtol=1e-5)
+    dynamic = make("Einsum", *[parameter(f"p{i}", ElementType.f32, (None,) + s[1:]).output(0)
+                               for i, s in enumerate(shapes)], equation=equation)
+    assert len(dynamic.output(0).shape) == len(static.output(0).shape)
+
+
+def test_einsum_rejects_mismatched_labels():
+    with pytest.raises(ShapeInferenceError, match="label 'j'"):
+        make("Einsum", constant(np.zeros((3, 4), np.float32)), constant(np.zeros((5, 6), np.float32)),
+             equation="ij,jk->ik")
