@@ -1,4 +1,4 @@
-"""N-d convolutions (plain, grouped, transposed) in NC[spatial] layout.
+"""N-d convolutions (plain, grouped, transposed), deformable convolution and Col2Im, in NC[spatial] layout.
 
 The references lower to im2col + matmul (one Python step per kernel tap, never per
 output element). Floats accumulate in f32 (f64 for f64), integers in i64; the output

@@ -1,4 +1,4 @@
-"""Pooling over the spatial axes of N, C, *spatial tensors: max, average, adaptive.
+"""Pooling over the spatial axes of N, C, *spatial tensors: max, average, adaptive, and per region (ROI).
 
 ``rounding_type`` is ``floor``, ``ceil`` or ``ceil_torch`` (ceil, but a last window that
 would start in the end padding is dropped, as PyTorch and ONNX do).

@@ -1,4 +1,4 @@
-"""ONNX activations, Clip and Softmax-family ops."""
+"""ONNX activations, Clip, Shrink and the Softmax family (Softmax, LogSoftmax, Hardmax)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ONNX Conv and ConvTranspose onto the IR's (Group)Convolution and (Group)ConvolutionBackpropData."""
+"""ONNX Conv, ConvTranspose, DeformConv and Col2Im onto the IR's convolution ops."""
 
 from __future__ import annotations
 

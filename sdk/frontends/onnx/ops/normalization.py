@@ -1,5 +1,5 @@
-"""ONNX normalizations: BatchNormalization, Instance/Layer/Group normalization, LpNormalization,
-LRN and MeanVarianceNormalization."""
+"""ONNX normalizations: BatchNormalization, Instance/Layer/Group/RMS normalization,
+LpNormalization, LRN and MeanVarianceNormalization."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ONNX pooling: MaxPool, AveragePool, LpPool and their Global forms."""
+"""ONNX pooling: MaxPool/MaxUnpool, AveragePool, LpPool, their Global forms, RoiAlign and MaxRoiPool."""
 
 from __future__ import annotations
 
