@@ -12,7 +12,7 @@ from __future__ import annotations
 from kiln.drivers.gpu import device
 from kiln.drivers.gpu.gemm import TILE
 from kiln.drivers.plugin import Plugin
-from kiln.errors import DeviceError
+from kiln.errors import DeviceError, KilnError
 
 PROPERTIES = {
     "PERF_COUNT": False,
@@ -53,7 +53,7 @@ class GpuPlugin(Plugin):
         taken: dict[str, str] = {}
         try:
             schedule = gpu_schedule(model)
-        except Exception:  # a model the scheduler cannot fold (dynamic shapes...): no kernel takes it
+        except KilnError:  # a model the scheduler cannot fold: no kernel takes it
             return taken
         for step in schedule.steps:
             if step.kind != "node" or is_view(step) or node_kernel_supported(step.node, schedule.constants):
