@@ -496,3 +496,19 @@ def test_max_roi_pool():
                     np.float32)
     check("MaxRoiPool", {"x": rand(2, 3, 10, 10), "rois": rois},
           {"pooled_shape": [3, 2], "spatial_scale": 0.8})
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_loss_function_expansion(reduction):
+    scores = rand(4, 5, 3)
+    labels = RNG.integers(0, 5, (4, 3)).astype(np.int64)
+    labels[0, 0] = -1  # ignored
+    attrs = {"reduction": reduction, "ignore_index": -1}
+    check("SoftmaxCrossEntropyLoss", {"scores": scores, "labels": labels}, attrs, opset=13, atol=1e-4)
+    check("NegativeLogLikelihoodLoss", {"scores": scores, "labels": labels}, attrs, opset=13, atol=1e-4)
+
+
+def test_rotary_embedding_function_expansion():
+    x = rand(2, 3, 4, 8)  # (batch, heads, seq, head_size)
+    cos, sin = rand(2, 4, 4), rand(2, 4, 4)
+    check("RotaryEmbedding", {"x": x, "cos": cos, "sin": sin}, opset=23, atol=1e-5)
