@@ -182,6 +182,9 @@ def run_suite(device: str = "CPU", patterns: Iterable[str] = (), progress: bool 
     patterns = list(patterns)
     selected = [c for c in cases if not patterns or any(fnmatch.fnmatch(c.name, p) for p in patterns)]
     core = kiln.Core()
+    plugin = core.plugin(device)
+    if not plugin.available():
+        raise kiln.DeviceError(plugin.unavailable_reason())
     results = []
     iterator = selected
     if progress:
