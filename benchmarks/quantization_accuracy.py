@@ -1,12 +1,14 @@
 """Accuracy of kiln.quantize: digits CNN top-1 and test-model cosine, fp32 vs int8 on CPU and VPU.
 
-Run: ``.venv/bin/python benchmarks/quantization_accuracy.py`` (about a minute on 2 cores).
+Run: ``.venv/bin/python benchmarks/quantization_accuracy.py`` (about 3 minutes on 2 cores).
 
 Rows: the digits CNN (sdk/zoo/data/digits_cnn.onnx) top-1 on its 360-image held-out split,
 calibrated on 32 training images; the residual CNN and transformer layer of
 tests/sdk/quantization/quant_onnx_models.py as cosine similarity against fp32 onnxruntime
 (8 random calibration inputs, 4 random test inputs). "CPU" runs the quantized IR in float
 (fake-quant); "HETERO:VPU,CPU" runs its int8 layers on the VPU's bit-exact ISA simulator.
+Where the optional pretrained all-MiniLM-L6-v2 is installed, its sentence embeddings
+(24 tokens, 4 calibration and 4 test sentences) are compared with Kiln's fp32 CPU run.
 """
 
 from __future__ import annotations
@@ -77,6 +79,50 @@ def model_rows(core, devices):
                 yield proto.graph.name, f"int8 {method}", device, f"min cosine {worst:.5f}", note
 
 
+SENTENCES = [
+    "The cat sits on the mat.", "A quick brown fox jumps over the lazy dog.",
+    "Quantization maps floating point numbers onto a small integer grid.",
+    "Systolic arrays multiply matrices with a grid of processing elements.",
+    "I love eating pizza on Friday evenings with my friends.",
+    "The stock market fell sharply after the announcement.",
+    "Neural networks can be compressed with post-training quantization.",
+    "She plays the violin in the city orchestra.",
+]
+
+
+def minilm_rows(core, devices, tokens: int = 24):
+    """Pretrained all-MiniLM-L6-v2 (optional package): sentence-embedding cosine, int8 vs fp32 Kiln CPU."""
+    import kiln
+    from kiln.zoo import minilm
+
+    if not minilm.available():
+        return
+    model = kiln.convert_model(minilm.all_minilm_l6_v2(seq=tokens))
+
+    def ids(text):
+        out = np.zeros((1, tokens), np.int64)  # [PAD]-padded to a fixed length
+        row = minilm.tokenize(text)[0, :tokens]
+        out[0, :len(row)] = row
+        return {"input_ids": out}
+
+    calibration = [ids(t) for t in SENTENCES[:4]]
+    tests = [ids(t) for t in SENTENCES[4:]]
+    fp32 = core.compile_model(model, "CPU")
+    reference = [fp32(t)["sentence_embedding"] for t in tests]
+    start = time.perf_counter()
+    q = kiln.quantize(model, calibration, progress=False)
+    seconds = time.perf_counter() - start
+    for device in devices:
+        compiled = core.compile_model(q, device)
+        worst = min(cosine(r, compiled(t)["sentence_embedding"]) for r, t in zip(reference, tests))
+        note = f"quantize {seconds:.1f} s"
+        if device.startswith("HETERO"):
+            placement = compiled.executable.placement
+            total = sum(t == "MatMul" for t in placement.types.values())
+            note += f", {placement.count('VPU', ('MatMul',))}/{total} matmuls on VPU"
+        yield "all-MiniLM-L6-v2", "int8 minmax", device, f"min cosine {worst:.5f}", note
+
+
 def main() -> int:
     import kiln
 
@@ -84,6 +130,7 @@ def main() -> int:
     devices = ["CPU"] + (["HETERO:VPU,CPU"] if "VPU" in core.available_devices else [])
     rows = [("model", "precision", "device", "accuracy", "note")]
     rows += list(digits_rows(core, devices)) + list(model_rows(core, devices))
+    rows += list(minilm_rows(core, devices))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for i, row in enumerate(rows):
         print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
