@@ -176,3 +176,30 @@ def test_mlp():
     y = g.add("LogSoftmax", g.add("MatMul", x, g.weight(16, 4)), axis=-1)
     model = g.model([helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 20])], y, 13)
     compare_with_onnxruntime(model, {"features": RNG.normal(size=(5, 20)).astype(np.float32)})
+
+
+def test_qdq_quantized_cnn():
+    """A QDQ model as onnxruntime's quantization tool writes it: u8 activations, per-channel i8 weights."""
+    g = GraphBuilder()
+
+    def qdq(x, scale, zero_point):
+        s, z = g.weight(value=scale), g.weight(value=zero_point, dtype=np.uint8)
+        return g.add("DequantizeLinear", g.add("QuantizeLinear", x, s, z), s, z)
+
+    def weight(*shape):
+        w = RNG.normal(0, 0.3, shape)
+        scale = np.abs(w).reshape(shape[0], -1).max(axis=1) / 127
+        q = np.clip(np.round(w / scale.reshape(-1, *[1] * (len(shape) - 1))), -127, 127)
+        zero_point = g.weight(shape[0], value=np.zeros(shape[0]), dtype=np.int8)
+        levels = g.weight(*shape, value=q, dtype=np.int8)
+        return g.add("DequantizeLinear", levels, g.weight(shape[0], value=scale), zero_point, axis=0)
+
+    x = qdq("image", 0.02, 128)
+    x = g.add("Relu", g.add("Conv", x, weight(8, 3, 3, 3), g.weight(8, scale=0.1), pads=[1, 1, 1, 1]))
+    x = qdq(x, 0.03, 0)
+    x = g.add("Conv", x, weight(8, 1, 3, 3), group=8, strides=[2, 2], pads=[1, 1, 1, 1])
+    x = qdq(g.add("Relu", x), 0.03, 0)
+    x = g.add("Flatten", g.add("GlobalAveragePool", x))
+    y = g.add("Gemm", x, weight(4, 8), g.weight(4, scale=0.1), transB=1)
+    model = g.model([helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 16, 16])], y, 13)
+    compare_with_onnxruntime(model, {"image": RNG.uniform(-2, 2, (1, 3, 16, 16)).astype(np.float32)})
