@@ -18,6 +18,7 @@ PROPERTIES = {
     "PERF_COUNT": False,
     "INFERENCE_PRECISION_HINT": "f32",
     "CACHE_DIR": "",
+    "KILN_PERF_CLOCK": "wall",
 }
 """Properties the CPU understands and their defaults (OpenVINO's names and meanings)."""
 
@@ -69,4 +70,5 @@ class CpuPlugin(Plugin):
         profiling = str(properties.get("PERF_COUNT", False)).upper() in ("TRUE", "YES", "1")
         if not properties.get("KILN_MODEL_OPTIMIZED"):  # set on models restored from an export
             model = optimize(model)
-        return CpuExecutable(model, threads=threads, profiling=profiling)
+        clock = str(properties.get("KILN_PERF_CLOCK", "wall")).lower()
+        return CpuExecutable(model, threads=threads, profiling=profiling, clock=clock)

@@ -35,6 +35,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("-nthreads", "--threads", type=int, help="threads per inference")
     parser.add_argument("--percentile", type=float, default=90.0, help="latency percentile to report")
     parser.add_argument("-pc", "--pc", action="store_true", help="print per-layer performance counters")
+    parser.add_argument("--pc-clock", choices=("wall", "thread"), default="wall",
+                        help="per-layer times: wall clock, or the thread's CPU time (use with -nthreads 1)")
     parser.add_argument("--cache-dir", help="compiled-model cache directory")
     parser.add_argument("--json", help="also write the report to this JSON file")
     parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
@@ -101,6 +103,8 @@ def run(args) -> int:
         model.reshape(shapes)
     hint = args.hint or ("throughput" if args.api == "async" else "latency")
     config = {"PERFORMANCE_HINT": hint.upper(), "PERF_COUNT": bool(args.pc)}
+    if args.pc and args.pc_clock != "wall":
+        config["KILN_PERF_CLOCK"] = args.pc_clock
     if args.streams:
         config["NUM_STREAMS"] = args.streams
     if args.threads:

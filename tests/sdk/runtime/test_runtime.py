@@ -205,3 +205,13 @@ def test_wrong_inputs_name_the_input(compiled):
         compiled({"image": np.zeros((1, 3, 11, 12), np.float32)})
     with pytest.raises(kiln.KilnError, match="nope"):
         compiled({"nope": np.zeros((1, 3, 12, 12), np.float32)})
+
+
+def test_profiling_by_thread_cpu_time(model):
+    compiled = kiln.Core().compile_model(model, "CPU", {"PERF_COUNT": True, "KILN_PERF_CLOCK": "thread",
+                                                        "INFERENCE_NUM_THREADS": 1})
+    request = compiled.create_infer_request()
+    request.infer({"image": images(1)[0]})
+    assert sum(row["real_time_ms"] for row in request.get_profiling_info()) > 0
+    with pytest.raises(kiln.CompileError, match="clock"):
+        kiln.Core().compile_model(model, "CPU", {"PERF_COUNT": True, "KILN_PERF_CLOCK": "sundial"})
