@@ -167,3 +167,53 @@ def scan_v8(ctx):
         for k, port in enumerate(stacked):
             outs[k].append(port)
     return [_stack(ctx, ports, 0) for ports in finals + outs]
+
+
+@onnx_op("Loop")
+def loop(ctx):
+    """Unroll a Loop whose trip count is known at conversion (a constant or computed from static
+    shapes). A condition known only at inference freezes the loop-carried values once it turns
+    false (each step's values go through a Select); scan outputs then need a condition that is
+    constantly true, since their length would depend on the data."""
+    body = ctx.attr("body")
+    trip_port, cond = ctx.optional_input(0), ctx.optional_input(1)
+    carried = [p for p in ctx.inputs[2:]]
+    trips = known_value(trip_port) if trip_port is not None else None
+    if trips is None:
+        raise ctx.unsupported("the trip count is known only at inference (or absent); Kiln unrolls Loop "
+                              "and has no dynamic Loop op")
+    trips = int(trips.reshape(-1)[0])
+    num_scans = len(body.output) - 1 - len(carried)
+    if trips * max(len(body.node), 1) > MAX_UNROLLED_NODES:
+        raise ctx.unsupported(f"{trips} iterations of a {len(body.node)}-node body are too many to unroll")
+    cond_value = known_value(cond) if cond is not None else np.array(True)
+    if cond is None:
+        cond = ctx.const(np.array(True))
+    per_step = [[] for _ in range(num_scans)]
+    running = cond
+    always = cond_value is not None and bool(cond_value.reshape(-1)[0])
+    for i in range(trips):
+        if cond_value is not None and not bool(cond_value.reshape(-1)[0]):
+            break
+        outs = ctx.converter.convert_body(body, [ctx.const(np.int64(i)), running] + carried,
+                                          f"{ctx.name}/iteration{i}/")
+        cond_out, values, scans = outs[0], outs[1:1 + len(carried)], outs[1 + len(carried):]
+        step_value = known_value(cond_out)
+        if always and step_value is not None and bool(step_value.reshape(-1)[0]):
+            carried = values
+        else:
+            if scans:
+                raise ctx.unsupported("scan outputs of a Loop whose condition is known only at inference")
+            always = False
+            flag = ctx.make("Reshape", running, ctx.const([], np.int64), special_zero=False)
+            carried = [ctx.make("Select", flag, new, old) for new, old in zip(values, carried)]
+            running = ctx.make("LogicalAnd", running, cond_out)
+        cond_value = step_value if always else None
+        for k, port in enumerate(scans):
+            per_step[k].append(port)
+    stacked = []
+    for ports in per_step:
+        if not ports:
+            raise ctx.unsupported("a Loop that runs no iteration has scan outputs of unknown shape")
+        stacked.append(_stack(ctx, ports, 0))
+    return carried + stacked

@@ -237,3 +237,26 @@ def test_unrolled_scan_refuses_another_length():
     converted = convert_model(model([node], [vi("s0", F, [2]), vi("x", F, [5, 2])], [vi("s", F, [2])], 16))
     with pytest.raises(ShapeInferenceError, match="Reshape"):
         converted.reshape({"s0": [2], "x": [7, 2]})
+
+
+@pytest.mark.parametrize("with_condition", [False, True])
+def test_loop_with_known_trip_count(with_condition):
+    """Loop with a constant trip count: a running sum, a scan output, and optionally a data-
+    dependent stop condition (sum below a limit) that freezes the carried value."""
+    nodes = [helper.make_node("Cast", ["i"], ["i_f"], to=TensorProto.FLOAT),
+             helper.make_node("Add", ["acc_in", "i_f"], ["acc_out"]),
+             helper.make_node("Less", ["acc_out", "limit"], ["keep"]),
+             helper.make_node("Identity", ["acc_out"], ["trace"])]
+    outputs = [vi("keep", TensorProto.BOOL, []), vi("acc_out", F, [1])]
+    if not with_condition:
+        nodes[2] = helper.make_node("Identity", ["c_in"], ["keep"])
+        outputs.append(vi("trace", F, [1]))
+    body = helper.make_graph(nodes, "body", [vi("i", I64, []), vi("c_in", TensorProto.BOOL, []),
+                                             vi("acc_in", F, [1])], outputs)
+    outs = ["acc"] if with_condition else ["acc", "traces"]
+    node = helper.make_node("Loop", ["trips", "go", "acc0"], outs, body=body)
+    inits = [helper.make_tensor("trips", I64, [], [6]),
+             helper.make_tensor("go", TensorProto.BOOL, [], [True]),
+             helper.make_tensor("limit", F, [1], [7.0])]
+    proto = model([node], [vi("acc0", F, [1])], [vi(name, F, None) for name in outs], 13, inits)
+    check(proto, {"acc0": np.float32([0.5])})
