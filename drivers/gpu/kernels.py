@@ -16,14 +16,15 @@ from kiln.drivers.gpu.convolution import Convolution
 from kiln.drivers.gpu.elementwise import ElementwiseKernel
 from kiln.drivers.gpu.matmul import MatMul, matmul_layout
 from kiln.drivers.gpu.movement import Concat, Transpose, concat_axis, transpose_order
-from kiln.drivers.gpu.normalization import RowNormalization
+from kiln.drivers.gpu.normalization import REDUCTIONS, RowNormalization, RowReduction, reduction_rows
 from kiln.drivers.gpu.pooling import Pooling
 from kiln.drivers.gpu.quantization import FakeQuantize
 from kiln.drivers.schedule import Step
 from kiln.errors import CompileError
 from kiln.ir import ElementType, Node, Output, is_static
 
-ANCHOR_TYPES = ("Convolution", "GroupConvolution", "MatMul", "MaxPool", "AvgPool", "Softmax", "MVN")
+ANCHOR_TYPES = ("Convolution", "GroupConvolution", "MatMul", "MaxPool", "AvgPool", "Softmax", "MVN",
+                "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin")
 NODE_KERNEL_TYPES = ("Transpose", "Concat", "FakeQuantize")
 """Ops run alone (never anchors) by a device kernel of their own."""
 VIEW_TYPES = ("Reshape", "Squeeze", "Unsqueeze")
@@ -57,6 +58,8 @@ def anchor_supported(node: Node, constants: dict, used: set[Output]) -> bool:
             PoolingGeometry(node)
         elif not f32_static(node.inputs[0], node.output(0)):
             return False
+        elif kind in REDUCTIONS:
+            reduction_rows(node, constants)
         else:
             RowGeometry(node, constants)
     except (CompileError, KeyError, TypeError, ValueError):
@@ -122,7 +125,12 @@ class StepKernel:
             self.exec_type = "cuda_gemm"
             self.data = [node.inputs[0]] + ([] if self.main.b_const is not None else [node.inputs[1]])
         else:
-            self.main = Pooling(node) if kind in ("MaxPool", "AvgPool") else RowNormalization(node, constants)
+            if kind in ("MaxPool", "AvgPool"):
+                self.main = Pooling(node)
+            elif kind in REDUCTIONS:
+                self.main = RowReduction(node, constants)
+            else:
+                self.main = RowNormalization(node, constants)
             self.exec_type = f"cuda_{kind.lower()}"
             self.data = [node.inputs[0]]
             if chain is not None:

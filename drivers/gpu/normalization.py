@@ -1,4 +1,6 @@
-"""Row-wise Softmax and MVN (layer-norm style) as block reductions: one block per row.
+"""Row-wise Softmax, MVN (layer-norm style) and ReduceSum/Mean/Max/Min as block reductions.
+
+One block per row.
 
 The reduced axes are the trailing ones, so a row is contiguous. The threads of
 a block stride over the row's columns, combine their partial results with a
@@ -10,8 +12,11 @@ f32 rounding of a row's sum.
 
 from __future__ import annotations
 
+import numpy as np
 from kiln.drivers.cpu.normalization import RowNormalization as RowGeometry
+from kiln.drivers.cpu.normalization import trailing_split
 from kiln.drivers.gpu.codegen import HEADER, compile_kernel
+from kiln.errors import CompileError
 from kiln.ir import Node
 
 MAX_THREADS = 128
@@ -76,6 +81,29 @@ def kernel(x, out):
 """
 
 
+_REDUCTION = """
+@cuda.jit
+def kernel(x, out):
+    part = cuda.shared.array({threads}, np.float32)
+    t = cuda.threadIdx.x
+    base = cuda.blockIdx.x * {cols}
+    acc = {identity}
+    for c in range(t, {cols}, {threads}):
+        acc = {combine_x}
+{reduce}
+    if t == 0:
+        out[cuda.blockIdx.x] = {finish}
+"""
+
+REDUCTIONS = {  # op: (identity, combine(a, b), finish(total))
+    "ReduceSum": ("F0", "{a} + {b}", "{r}"),
+    "ReduceMean": ("F0", "{a} + {b}", "{r} / f32({cols})"),
+    "ReduceMax": ("f32(-math.inf)", "max({a}, {b})", "{r}"),
+    "ReduceMin": ("f32(math.inf)", "min({a}, {b})", "{r}"),
+}
+"""Reductions over trailing axes the GPU runs, as (identity, combine, finish) code templates."""
+
+
 def _reduce(value: str, combine: str, name: str, threads: int, indent: str) -> str:
     text = _REDUCE.format(value=value, combine=combine, name=name, threads=threads)
     return "\n".join(indent + line[4:] if line.strip() else line for line in text.splitlines()[1:])
@@ -102,6 +130,40 @@ class RowNormalization:
                 inside_sqrt=geo.inside_sqrt, eps=float(geo.eps),
                 reduce_sum=_reduce("total", "part[t] + part[t + s]", "row_sum", threads, "    "),
                 reduce_sq=_reduce("sq", "part[t] + part[t + s]", "row_sq", threads, "        "))
+        self.kernel = compile_kernel(HEADER + source)
+
+    def run(self, x, out) -> None:
+        self.kernel[self.rows, self.threads](x.reshape(x.size), out.reshape(out.size))
+
+
+def reduction_rows(node: Node, constants: dict) -> tuple[int, int]:
+    """Return (rows, columns) of a ReduceSum/Mean/Max/Min over constant, trailing, non-empty axes."""
+    axes = constants.get(node.inputs[1])
+    if axes is None or np.size(axes) == 0:
+        raise CompileError(f"node {node.name!r}: the GPU reduces constant, non-empty axes only")
+    shape = [int(d) for d in node.inputs[0].shape]
+    keep = trailing_split(node, [int(a) for a in np.asarray(axes).reshape(-1)])
+    rows, cols = int(np.prod(shape[:keep], dtype=np.int64)), int(np.prod(shape[keep:], dtype=np.int64))
+    if rows == 0 or cols == 0:
+        raise CompileError(f"node {node.name!r}: empty rows")
+    return rows, cols
+
+
+class RowReduction:
+    """A compiled ReduceSum/Mean/Max/Min over trailing axes (f32, static): ``run(x, out)``."""
+
+    def __init__(self, node: Node, constants: dict):
+        self.rows, cols = reduction_rows(node, constants)
+        identity, combine, finish = REDUCTIONS[node.type_name]
+        threads = 32
+        while threads < min(cols, MAX_THREADS):
+            threads *= 2
+        self.threads = threads
+        source = _REDUCTION.format(
+            threads=threads, cols=cols, identity=identity,
+            combine_x=combine.format(a="acc", b="x[base + c]"),
+            reduce=_reduce("acc", combine.format(a="part[t]", b="part[t + s]"), "total", threads, "    "),
+            finish=finish.format(r="total", cols=cols))
         self.kernel = compile_kernel(HEADER + source)
 
     def run(self, x, out) -> None:

@@ -1,4 +1,4 @@
-"""Softmax, MVN, Transpose and Concat on the GPU against the numpy reference."""
+"""Softmax, MVN, reductions, Transpose and Concat on the GPU against the numpy reference."""
 
 from __future__ import annotations
 
@@ -58,3 +58,22 @@ def test_concat_matches_reference(axis):
     y = make("Concat", *[p.output(0) for p in params], axis=axis, name="cat").output(0)
     compiled = check(Model([y], params), [_rand(s, i) for i, s in enumerate(shapes)])
     assert "cuda_concat" in [r["exec_type"] for r in compiled.executable.describe()]
+
+
+@pytest.mark.parametrize("op", ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin"])
+@pytest.mark.parametrize("axes, keep_dims", [([2, 3], True), ([-1], False), ([1, 2, 3], False)])
+def test_trailing_reduction_with_epilogue_matches_reference(op, axes, keep_dims):
+    x = parameter("x", ElementType.f32, (2, 2, 3, 5))
+    axes = constant(np.array(axes, np.int64))
+    y = make(op, x.output(0), axes, keep_dims=keep_dims, name="reduce").output(0)
+    y = make("Relu", y, name="relu").output(0)
+    compiled = check(Model([y], [x]), [_rand((2, 2, 3, 5), 0)], rtol=1e-5, atol=1e-5)
+    kernels = [r for r in compiled.executable.describe() if r["operation"] == "kernel"]
+    assert kernels[0]["exec_type"] == f"cuda_{op.lower()}" and kernels[0]["fused_nodes"] == ["reduce", "relu"]
+
+
+def test_reduction_over_a_leading_axis_runs_on_host():
+    x = parameter("x", ElementType.f32, (3, 4))
+    y = make("ReduceSum", x.output(0), constant(np.array([0], np.int64)), keep_dims=False, name="r").output(0)
+    compiled = check(Model([y], [x]), [_rand((3, 4), 0)], rtol=1e-5)
+    assert [r["operation"] for r in compiled.executable.describe()] == ["host"]
