@@ -235,6 +235,7 @@ class OnnxConverter:
         for imp in body.opset_import:
             scope.opsets["" if imp.domain in ("", "ai.onnx") else imp.domain] = imp.version
         scope.prefix = f"{self.prefix}{label}/"
+        scope.tensors = self.tensors  # shared: the body's internal tensor names are prefixed, unique
         graph = onnx.GraphProto()
         graph.node.extend(instantiate(node, body, f"{self.prefix}{label}/"))
         for inner in scope._sorted_nodes(graph):
@@ -270,12 +271,13 @@ class OnnxConverter:
         """Return the graph's nodes so that every node follows its producers."""
         available = set(self.tensors) | {""}
         pending = list(graph.node)
+        reads = {id(n): _reads(n) for n in pending}
         ordered = []
         while pending:
-            ready = [n for n in pending if all(i in available for i in _reads(n))]
+            ready = [n for n in pending if all(i in available for i in reads[id(n)])]
             if not ready:
                 node = pending[0]
-                missing = [i for i in _reads(node) if i not in available]
+                missing = [i for i in reads[id(node)] if i not in available]
                 raise ModelFormatError(
                     f"{self.source}: node {node.name!r} ({node.op_type}) reads {missing}, which no node "
                     "produces (or the graph has a cycle)")
