@@ -47,5 +47,5 @@ class Transport(abc.ABC):
         the program does not finish within ``max_cycles``.
         """
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook; most transports hold nothing to release
         """Release what the transport holds (a simulator process, a serial port)."""
