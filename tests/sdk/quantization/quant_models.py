@@ -95,3 +95,10 @@ def transformer_layer(seed: int = 0, tokens: int = 16, width: int = 32, heads: i
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def samples(model: Model, count: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    """Return ``count`` random normal input dicts for the model's one input (dynamic dims -> 1)."""
+    rng = np.random.default_rng(seed)
+    shape = [1 if d is None else d for d in model.parameters[0].attrs["shape"]]
+    return [{"input": rng.standard_normal(shape).astype(np.float32)} for _ in range(count)]

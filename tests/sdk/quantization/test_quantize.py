@@ -8,15 +8,9 @@ from kiln import InferenceInputError, quantize
 from kiln.ir import ElementType, Model, constant, evaluate, make, parameter, validate
 from kiln.quantization import IgnoredScope, QuantizationError, fake_quantize, quantize_weight
 from kiln.quantization.layers import feeds_int8_layer
-from quant_models import cosine, residual_cnn, transformer_layer
+from quant_models import cosine, residual_cnn, samples, transformer_layer
 
 ANCHORS = ("Convolution", "GroupConvolution", "MatMul")
-
-
-def samples(model: Model, count: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
-    rng = np.random.default_rng(seed)
-    shape = [1 if d is None else d for d in model.parameters[0].attrs["shape"]]
-    return [{"input": rng.standard_normal(shape).astype(np.float32)} for _ in range(count)]
 
 
 def check_fake_quantize(node) -> float:

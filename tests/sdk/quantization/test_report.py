@@ -10,8 +10,7 @@ from kiln import quantize
 from kiln.ir import evaluate
 from kiln.quantization import QuantizationError, report
 from kiln.quantization.report import sqnr_db
-from quant_models import residual_cnn, transformer_layer
-from test_quantize import samples
+from quant_models import residual_cnn, samples, transformer_layer
 
 
 def test_sqnr_db():
