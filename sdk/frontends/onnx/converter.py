@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import os
 from pathlib import Path
 
@@ -268,24 +269,44 @@ class OnnxConverter:
         return node
 
     def _sorted_nodes(self, graph: onnx.GraphProto) -> list[onnx.NodeProto]:
-        """Return the graph's nodes so that every node follows its producers."""
+        """Return the graph's nodes so that every node follows its producers (file order kept
+        where the dependencies allow; linear in the graph size)."""
+        nodes = list(graph.node)
         available = set(self.tensors) | {""}
-        pending = list(graph.node)
-        reads = {id(n): _reads(n) for n in pending}
+        producer = {}
+        for index, node in enumerate(nodes):
+            for name in node.output:
+                if name:
+                    producer.setdefault(name, index)
+        waiting = [0] * len(nodes)
+        readers: list[list[int]] = [[] for _ in nodes]
+        for index, node in enumerate(nodes):
+            deps = set()
+            for name in _reads(node):
+                if name in available:
+                    continue
+                if name not in producer:
+                    raise ModelFormatError(
+                        f"{self.source}: node {node.name!r} ({node.op_type}) reads [{name!r}], which no node "
+                        "produces")
+                deps.add(producer[name])
+            waiting[index] = len(deps)
+            for dep in deps:
+                readers[dep].append(index)
+        ready = [i for i, count in enumerate(waiting) if count == 0]
+        heapq.heapify(ready)
         ordered = []
-        while pending:
-            ready = [n for n in pending if all(i in available for i in reads[id(n)])]
-            if not ready:
-                node = pending[0]
-                missing = [i for i in reads[id(node)] if i not in available]
-                raise ModelFormatError(
-                    f"{self.source}: node {node.name!r} ({node.op_type}) reads {missing}, which no node "
-                    "produces (or the graph has a cycle)")
-            ready_ids = {id(n) for n in ready}
-            pending = [n for n in pending if id(n) not in ready_ids]
-            for node in ready:
-                ordered.append(node)
-                available.update(node.output)
+        while ready:
+            index = heapq.heappop(ready)
+            ordered.append(nodes[index])
+            for reader in readers[index]:
+                waiting[reader] -= 1
+                if waiting[reader] == 0:
+                    heapq.heappush(ready, reader)
+        if len(ordered) != len(nodes):
+            stuck = next(nodes[i] for i, count in enumerate(waiting) if count > 0)
+            raise ModelFormatError(f"{self.source}: node {stuck.name!r} ({stuck.op_type}) is on a cycle: "
+                                   "it reads, through other nodes, its own outputs")
         return ordered
 
     def _convert_node(self, node: onnx.NodeProto) -> None:

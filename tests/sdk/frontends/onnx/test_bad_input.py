@@ -125,3 +125,13 @@ def test_legacy_opset_converts_unchanged_ops_and_rejects_changed_ones(tmp_path):
     old_relu = save(tmp_path, simple_model(opset=1), "relu1.onnx")
     with pytest.raises(UnsupportedOpError, match=r"relu1\.onnx.*'act' \(Relu\).*opset 1 definition"):
         convert_model(str(old_relu))
+
+
+def test_cycle_names_a_node_on_it(tmp_path):
+    nodes = [helper.make_node("Add", ["x", "b"], ["a"], name="first"),
+             helper.make_node("Relu", ["a"], ["b"], name="second")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("b", TensorProto.FLOAT, [1])])
+    path = save(tmp_path, helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), "loop.onnx")
+    with pytest.raises(ModelFormatError, match=r"loop\.onnx.*'first'.*cycle"):
+        convert_model(str(path))
