@@ -16,7 +16,7 @@ from kiln.ir.op import lookup
 from kiln.serialize.attribute_text import parse_attribute, parse_shape
 from kiln.serialize.constant_data import constant_size, decode_constant
 from kiln.serialize.layer_types import op_type
-from kiln.serialize.precision import parse_element_type
+from kiln.serialize.precision import PRECISIONS, parse_element_type
 from kiln.serialize.safe_xml import parse_xml
 
 IR_VERSIONS = ("10", "11")
@@ -261,8 +261,6 @@ class IrReader:
 
     def _check_outputs(self, layer: Layer, node: Node) -> None:
         """Check the inferred element types against the precisions the file declares."""
-        from kiln.serialize.precision import PRECISIONS
-
         declared = [p.get("precision") for p in layer.element.findall("output/port")]
         for index, precision in enumerate(declared):
             if precision is None or index >= len(node.output_types):
