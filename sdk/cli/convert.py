@@ -69,10 +69,15 @@ def run(args: argparse.Namespace) -> int:
         model = model.clone()
         from tqdm import tqdm
 
+        rows = []
         with tqdm(DEFAULT_PASSES, desc="optimize", unit="pass", disable=args.quiet, file=sys.stderr) as bar:
             for step in bar:
                 bar.set_postfix_str(step.__name__)
+                before, began = _node_count(model), time.perf_counter()
                 model = step(model)
+                rows.append((step.__name__, before, _node_count(model), time.perf_counter() - began))
+        for name, before, after, seconds in rows:
+            say(f"  {name:<22} {before:>6} -> {after:<6} nodes  {seconds * 1e3:8.1f} ms")
         say(f"optimized: {_summary(model)}")
     output.parent.mkdir(parents=True, exist_ok=True)
     save_ir(model, output, compress_to_fp16=args.compress_to_fp16)
@@ -80,6 +85,11 @@ def run(args: argparse.Namespace) -> int:
     say(f"wrote {output} ({output.stat().st_size} B) and {weights} ({weights.stat().st_size} B) "
         f"in {time.perf_counter() - start:.2f} s")
     return 0
+
+
+def _node_count(model) -> int:
+    """Return the number of nodes other than Parameters and Results."""
+    return sum(n.type_name not in ("Parameter", "Result") for n in model.ordered_nodes())
 
 
 def _summary(model) -> str:
