@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 MULTIPLIER_BITS = 31
 """Multipliers are positive int32: m < 2**31."""
 
@@ -27,16 +25,3 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if m <= 0:
         raise ValueError(f"requantization multiplier {real:g} is too small for a 63-bit shift")
     return int(m), int(shift)
-
-
-def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, zero_point: int,
-               lo: int, hi: int) -> np.ndarray:
-    """Return the int8 result of VREQ on int32 ``acc`` (per-lane multiplier and shift, last axis).
-
-    This mirrors the ISA exactly: 64-bit product, arithmetic shift, round half up,
-    zero point, saturation to [lo, hi].
-    """
-    p = acc.astype(np.int64) * multiplier.astype(np.int64)
-    s = shift.astype(np.int64)
-    q = np.where(s > 0, (p >> s) + ((p >> np.maximum(s - 1, 0)) & 1), p)
-    return np.clip(q + zero_point, lo, hi).astype(np.int8)
