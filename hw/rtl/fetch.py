@@ -54,9 +54,9 @@ class InstructionFetch(wiring.Component):
         bus_bits = 8 * self.bus_bytes
         wide = self.bus_bytes > INSTRUCTION_BYTES
         lane_bits = (self.bus_bytes // INSTRUCTION_BYTES - 1).bit_length() if wide else 0
-        m.submodules.beats = beats = fifo.SyncFIFOBuffered(
+        m.submodules.beats = beats = fifo.SyncFIFO(
             width=bus_bits + lane_bits, depth=self.buffer_depth)
-        m.submodules.lanes = lanes = fifo.SyncFIFOBuffered(
+        m.submodules.lanes = lanes = fifo.SyncFIFO(
             width=max(lane_bits, 1), depth=self.buffer_depth)
 
         address = Signal(DRAM_ADDRESS_BITS)

@@ -66,9 +66,9 @@ class LoadEngine(wiring.Component):
         descriptor_layout = data.StructLayout({
             "pad": 1, "offset": range(bus), "beats": range(self.max_beats + 1),
             "bytes": range(row_bytes + 1)})
-        m.submodules.beats = beats = fifo.SyncFIFOBuffered(width=8 * bus,
+        m.submodules.beats = beats = fifo.SyncFIFO(width=8 * bus,
                                                            depth=self.buffer_depth)
-        m.submodules.elements = elements = fifo.SyncFIFOBuffered(
+        m.submodules.elements = elements = fifo.SyncFIFO(
             width=descriptor_layout.size, depth=self.buffer_depth)
 
         # ---- issue: walk the padded block, request the beats of each real element ----

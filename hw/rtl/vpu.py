@@ -97,7 +97,7 @@ class VPU(wiring.Component):
                   "store": cfg.store_queue_depth}
         queues, sequencers = {}, {}
         for name in QUEUES:
-            queues[name] = m.submodules[f"{name}_queue"] = fifo.SyncFIFOBuffered(
+            queues[name] = m.submodules[f"{name}_queue"] = fifo.SyncFIFO(
                 width=INSTRUCTION_BITS + 32, depth=depths[name])
             sequencers[name] = m.submodules[f"{name}_sequencer"] = QueueSequencer()
         engines = {"load": load, "compute": compute, "store": store}
