@@ -14,6 +14,9 @@ from kiln.runtime import model_blob
 from kiln.runtime.compiled_model import OPTIMIZED, CompiledModel
 
 GLOBAL_PROPERTIES = ("CACHE_DIR",)
+
+_COMPILED: dict[str, object] = {}
+"""Executables compiled in this process with a CACHE_DIR, by cache key (the most recent 8)."""
 """Properties that ``set_property({...})`` without a device applies to every device."""
 
 
@@ -33,6 +36,12 @@ def read_model(path: str | os.PathLike, weights: str | os.PathLike | None = None
 
         return convert_onnx(path)
     raise ModelFormatError(f"{path}: unknown model format (expected .onnx or .xml)")
+
+
+def _remember(key: str, executable) -> None:
+    _COMPILED[key] = executable
+    while len(_COMPILED) > 8:
+        _COMPILED.pop(next(iter(_COMPILED)))
 
 
 class Core:
@@ -119,9 +128,12 @@ class Core:
         if cache_dir:
             key = model_blob.cache_key(model, device, properties)
             path = model_blob.cache_path(cache_dir, key)
+            if key in _COMPILED and path.exists():  # executables are thread-safe: share it
+                return CompiledModel(model, _COMPILED[key], device, properties)
             if path.exists():
                 try:
                     _, _, executable, _ = self._load_blob(path.read_bytes(), device, config, str(path))
+                    _remember(key, executable)
                     return CompiledModel(model, executable, device, properties)
                 except ModelFormatError:
                     path.unlink(missing_ok=True)  # a stale or damaged entry: compile afresh
@@ -129,6 +141,7 @@ class Core:
         compiled = CompiledModel(model, executable, device, properties)
         if cache_dir:
             model_blob.store(path, compiled.export_model())
+            _remember(key, executable)
         return compiled
 
     def import_model(self, blob: bytes | io.IOBase, device: str | None = None,
