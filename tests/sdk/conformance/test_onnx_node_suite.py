@@ -25,3 +25,21 @@ def test_node_suite_pass_rate_on_cpu():
     assert f"{report.passed} of {report.tensor_only}" in markdown
     excluded = [r for r in report.results if r.status == "excluded"]
     assert all(r.detail for r in excluded), "every exclusion carries a reason"
+
+
+def test_cli_runs_a_selection_and_writes_markdown(tmp_path, capsys):
+    from kiln.cli import main
+
+    target = tmp_path / "conformance.md"
+    assert main(["conformance", "-k", "test_gather_*", "--no-progress", "--failures",
+                 "--markdown", str(target)]) == 0
+    printed = capsys.readouterr().out
+    assert "tensor-only cases pass" in printed and "Gather" in printed
+    assert "| Gather |" in target.read_text()
+
+
+def test_unavailable_device_stops_with_a_clear_error(capsys):
+    from kiln.cli import main
+
+    assert main(["conformance", "--device", "NOSUCHDEVICE", "--no-progress"]) == 1
+    assert "NOSUCHDEVICE" in capsys.readouterr().err
