@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from kiln.hw.fpga.boards import BOARDS, board
@@ -24,22 +25,34 @@ from kiln.hw.fpga.flow import build_bitstream
 ROWS = ("LUTs", "flip-flops", "DSPs", "block RAMs")
 
 
-def build_sizes(target, dims, out_root: Path) -> list[dict]:
-    """Build each array size; return one result row per size."""
-    rows = []
-    for dim in dims:
-        config = dataclasses.replace(target.config, dim=dim)
-        row = {"dim": dim, "config": config.as_dict()}
-        try:
-            report = build_bitstream(target, config, out_root / f"dim{dim}")
-        except FpgaFlowError as error:
-            row["error"] = str(error)
-        else:
-            row.update({r.name: [r.used, r.available] for r in report.resources})
-            row["fmax_mhz"] = report.fmax_mhz
-            row["seconds"] = report.seconds
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+def build_size(board_name: str, dim: int, out_root: Path, progress: bool) -> dict:
+    """Build the board's configuration at array size ``dim``; return its result row."""
+    target = board(board_name)
+    config = dataclasses.replace(target.config, dim=dim)
+    row = {"dim": dim, "config": config.as_dict()}
+    try:
+        report = build_bitstream(target, config, out_root / f"dim{dim}", progress=progress)
+    except FpgaFlowError as error:
+        row["error"] = str(error)
+    else:
+        row.update({r.name: [r.used, r.available] for r in report.resources})
+        row["fmax_mhz"] = report.fmax_mhz
+        row["seconds"] = report.seconds
+        row["notes"] = report.notes
+    return row
+
+
+def build_sizes(target, dims, out_root: Path, jobs: int, on_row) -> list[dict]:
+    """Build each array size, ``jobs`` at a time; call ``on_row(rows)`` after each one."""
+    rows: list[dict] = []
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(build_size, target.name, dim, out_root, jobs == 1)
+                   for dim in dims]
+        for future in as_completed(futures):
+            rows.append(future.result())
+            rows.sort(key=lambda row: row["dim"])
+            print(json.dumps(rows[-1]), flush=True)
+            on_row(rows)
     return rows
 
 
@@ -116,15 +129,19 @@ def main(argv=None) -> int:
     parser.add_argument("--dims", type=int, nargs="+", default=[2, 4, 8, 16])
     parser.add_argument("--out", default="out/fpga_scaling")
     parser.add_argument("--doc", default="docs/fpga_scaling.md")
+    parser.add_argument("--jobs", type=int, default=1, help="builds run at once")
     args = parser.parse_args(argv)
     target = board(args.board)
-    rows = build_sizes(target, args.dims, Path(args.out))
     command = ("python benchmarks/fpga_scaling.py --board " + args.board + " --dims "
                + " ".join(map(str, args.dims)))
     doc = Path(args.doc)
-    doc.write_text(markdown(target, rows, command))
-    doc.with_suffix(".svg").write_text(svg_chart(rows))
-    doc.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
+
+    def write(rows):
+        doc.write_text(markdown(target, rows, command))
+        doc.with_suffix(".svg").write_text(svg_chart(rows))
+        doc.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
+
+    build_sizes(target, args.dims, Path(args.out), args.jobs, write)
     print(f"wrote {doc}, {doc.with_suffix('.svg')} and {doc.with_suffix('.json')}")
     return 0
 

@@ -149,3 +149,14 @@ def test_a_lost_response_is_retried(board, link):
     flaky = HostLink(DroppingStream(), BAUD, bridge_timeout_s=2 * TIMEOUT_CYCLES / CLOCK_HZ)
     flaky.write_csr(8, 0xCAFE)
     assert link.read_csr(8) == 0xCAFE
+
+
+def test_simulated_board_records_a_waveform(tmp_path):
+    top = BoardTop(RegisterFile(), bus_bytes=4, dram_bytes=DRAM_BYTES, clock_hz=CLOCK_HZ,
+                   divisor=DIVISOR, timeout_cycles=TIMEOUT_CYCLES)
+    vcd = tmp_path / "board.vcd"
+    stream = SimulatedBoard(top, vcd_path=str(vcd))
+    HostLink(stream, BAUD).write_csr(4, 0x1234)
+    stream.close()
+    text = vcd.read_text()
+    assert "uart_rx" in text and "uart_tx" in text
