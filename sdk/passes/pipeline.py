@@ -9,6 +9,7 @@ from kiln.passes.eliminate_dead_nodes import eliminate_dead_nodes
 from kiln.passes.fold_batch_norm import fold_batch_norm
 from kiln.passes.fold_constants import fold_constants
 from kiln.passes.fuse_bias_activation import fuse_bias_activation
+from kiln.passes.fuse_gelu import fuse_gelu
 from kiln.passes.simplify_reshapes import simplify_reshapes
 from kiln.passes.simplify_transposes import simplify_transposes
 
@@ -22,6 +23,7 @@ DEFAULT_PASSES: list[Pass] = [
     eliminate_dead_nodes,    # reshapes that became no-ops
     fold_batch_norm,
     fold_constants,          # anything the rewrites left constant
+    fuse_gelu,               # erf-formula GELU -> Gelu, so it can join a MatMul group
     fuse_bias_activation,    # last: marks groups the CPU/VPU compilers consume
 ]
 """Passes ``optimize`` runs, in order; each rewrites the model it is given and returns it."""
