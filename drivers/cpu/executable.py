@@ -31,6 +31,9 @@ from kiln.ir.evaluate import run_node
 
 F32 = ElementType.f32
 
+RESHAPES = ("Reshape", "Squeeze", "Unsqueeze")
+"""Ops that only relabel the shape (row-major order kept): run as a reshape to the static output shape."""
+
 
 def _f32_static(*ports: Output) -> bool:
     return all(p.element_type == F32 and is_static(p.shape) for p in ports)
@@ -147,6 +150,13 @@ class CpuProgram:
             def run_concat(env, arena):  # the producers already wrote their parts in place
                 env[target_slot] = arena.view(slot, target_shape, size)
             return CpuStep(step, "concat_in_place", run_concat, reads, writes)
+        if step.kind == "node" and step.node.type_name in RESHAPES and is_static(step.outputs[0].shape) \
+                and len(step.node.output_types) == 1:
+            x_slot, shape = self._slot(step.node.inputs[0]), tuple(step.outputs[0].shape)
+
+            def run_reshape(env, arena):  # the output shape is static: no need to evaluate the target
+                env[writes[0]] = np.reshape(env[x_slot], shape)
+            return CpuStep(step, "reshape", run_reshape, reads, writes)
         if step.kind == "node":
             node = step.node
             ins = [self._slot(p) for p in node.inputs]
