@@ -39,11 +39,13 @@ def _present(ctx, index: int):
 
 @onnx_op("Upsample", since=7)
 def upsample(ctx):
+    """Legacy resize (Upsample, Resize-10): asymmetric coordinates; nearest takes the floor when
+    enlarging and the ceiling when shrinking, as onnxruntime does (Interpolate's "simple")."""
     x = ctx.input(0)
     scales = ctx.const(np.asarray(ctx.attr("scales"), np.float32)) if ctx.opset < 9 else ctx.input(1)
     return ctx.make("Interpolate", x, scales, _all_axes(ctx, x), mode=_mode(ctx),
                     shape_calculation_mode="scales", coordinate_transformation_mode="asymmetric",
-                    nearest_mode="floor")
+                    nearest_mode="simple")
 
 
 @onnx_op("Resize", since=10)
