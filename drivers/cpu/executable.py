@@ -262,6 +262,9 @@ class CpuExecutable(Executable):
     CPU time ("thread": insensitive to other load, exact with one thread).
     """
 
+    exports_optimized_model = True
+    """``model`` is the optimized graph: an exported blob may store it and skip the passes."""
+
     def __init__(self, model: Model, threads: int = 0, profiling: bool = False, clock: str = "wall"):
         self.model = model
         self.threads = threads or numba.config.NUMBA_NUM_THREADS

@@ -136,12 +136,14 @@ class CompiledModel:
         """Return the compiled model as bytes, or write them to a binary ``stream``.
 
         ``kiln.Core().import_model(blob)`` turns them back into a CompiledModel
-        without the original model file.
+        without the original model file. An executable that sets
+        ``exports_optimized_model`` has its already-optimized ``model`` stored (import
+        then skips the passes); otherwise the model as given to compile_model is.
         """
         from kiln.runtime import model_blob
 
         optimized = getattr(self.executable, "model", None)
-        if isinstance(optimized, Model):
+        if getattr(self.executable, "exports_optimized_model", False) and isinstance(optimized, Model):
             blob = model_blob.pack(optimized, self.device, self.properties, optimized=True)
         else:
             blob = model_blob.pack(self.model, self.device, self.properties, optimized=False)
