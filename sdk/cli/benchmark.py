@@ -37,6 +37,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("-pc", "--pc", action="store_true", help="print per-layer performance counters")
     parser.add_argument("--pc-clock", choices=("wall", "thread"), default="wall",
                         help="per-layer times: wall clock, or the thread's CPU time (use with -nthreads 1)")
+    parser.add_argument("--trace", help="write the last inference's per-layer timeline as a Chrome/Perfetto "
+                        "trace (JSON; open in ui.perfetto.dev); implies -pc")
     parser.add_argument("--cache-dir", help="compiled-model cache directory")
     parser.add_argument("--json", help="also write the report to this JSON file")
     parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
@@ -97,6 +99,8 @@ def run(args) -> int:
     import kiln
     from kiln.runtime import AsyncInferQueue
 
+    if args.trace:
+        args.pc = True
     model = load(args.model)
     shapes = parse_shapes(args.shape, model.input_names)
     if shapes:
@@ -161,7 +165,26 @@ def run(args) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1, default=str)
+    if args.trace:
+        write_trace(report.get("counters", []), args.trace, f"{args.model} on {args.device}")
+        print(f"trace: {args.trace} (open in https://ui.perfetto.dev)")
     return 0
+
+
+def write_trace(counters: list[dict], path: str, title: str) -> None:
+    """Write per-layer counters as Chrome trace events: one slice per step, back to back (us)."""
+    events = [{"name": "process_name", "ph": "M", "pid": 1, "args": {"name": title}},
+              {"name": "thread_name", "ph": "M", "pid": 1, "tid": 1, "args": {"name": "inference"}}]
+    start = 0.0
+    for c in counters:
+        duration = float(c.get("real_time_ms", 0.0)) * 1e3
+        events.append({"name": str(c.get("node_type")), "cat": str(c.get("exec_type")), "ph": "X",
+                       "ts": start, "dur": duration, "pid": 1, "tid": 1,
+                       "args": {"node": c.get("node_name"), "kernel": c.get("exec_type"),
+                                "fused_nodes": c.get("fused_nodes", [])}})
+        start += duration
+    with open(path, "w") as f:
+        json.dump({"traceEvents": events, "displayTimeUnit": "ms"}, f)
 
 
 def summarize(latencies: list[float], total_s: float, percentile: float) -> dict:
