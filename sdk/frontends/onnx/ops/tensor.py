@@ -107,6 +107,8 @@ def split(ctx):
             part = -(-dim // count)
             lengths = ctx.const([part] * (count - 1) + [dim - part * (count - 1)], np.int64)
     if lengths is not None:
+        if lengths.shape != (count,):  # the node's output count fixes the length
+            lengths = ctx.make("Reshape", lengths, ctx.const([count], np.int64), special_zero=False)
         node = ctx.make_node("VariadicSplit", x, ctx.const(np.int64(axis)), lengths)
     else:
         node = ctx.make_node("Split", x, ctx.const(np.int64(axis)), num_splits=count)
