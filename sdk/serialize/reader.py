@@ -15,6 +15,7 @@ from kiln.ir import Model, Node, Output
 from kiln.ir.op import lookup
 from kiln.serialize.attribute_text import parse_attribute, parse_shape
 from kiln.serialize.constant_data import constant_size, decode_constant
+from kiln.serialize.decompositions import DECOMPOSITIONS
 from kiln.serialize.layer_types import op_type
 from kiln.serialize.precision import PRECISIONS, parse_element_type
 from kiln.serialize.safe_xml import parse_xml
@@ -224,7 +225,10 @@ class IrReader:
         try:
             op = lookup(kind)
         except UnsupportedOpError:
-            raise UnsupportedOpError(f"{layer.where}: Kiln has no op {layer.type!r}") from None
+            decompose = DECOMPOSITIONS.get((kind, layer.version))
+            if decompose is None:
+                raise UnsupportedOpError(f"{layer.where}: Kiln has no op {layer.type!r}") from None
+            return decompose(inputs, data, layer.name, layer.where)
         accepted = op.versions or (op.version,)
         if layer.version and layer.version not in accepted:
             raise UnsupportedOpError(f"{layer.where}: Kiln implements {op.type_name} of "

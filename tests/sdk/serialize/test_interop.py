@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from kiln import convert_model, optimize
 from kiln.errors import UnsupportedOpError
-from kiln.ir import OPS, evaluate
+from kiln.ir import evaluate
 from kiln.serialize import read_ir, save_ir
 
 ov = pytest.importorskip("openvino")
@@ -50,13 +50,7 @@ def test_openvino_ir_runs_in_kiln_like_onnxruntime(onnx_model, tmp_path, fp16, a
     path, feeds = onnx_model
     xml = tmp_path / "openvino.xml"
     ov.save_model(ov.convert_model(str(path)), str(xml), compress_to_fp16=fp16)
-    try:
-        model = read_ir(xml)
-    except UnsupportedOpError as error:
-        missing = "ScaledDotProductAttention"
-        if missing in str(error) and missing not in OPS:
-            pytest.xfail(f"OpenVINO fuses the attention into {missing}, which Kiln's IR lacks: {error}")
-        raise
+    model = read_ir(xml)  # the transformer's attention arrives fused as ScaledDotProductAttention
     expected = run_onnxruntime(path, feeds)
     tol = 2e-2 if fp16 else 1e-5
     for outputs in (evaluate(model, feeds), evaluate(optimize(model), feeds)):
