@@ -148,12 +148,32 @@ def compare(expected: np.ndarray, actual: np.ndarray, rtol: float, atol: float) 
     return ""
 
 
-def run_case(case, device: str, core) -> tuple[str, str]:
-    """Convert, compile and run one case; return (status, detail)."""
+def with_dynamic_inputs(model, mode: str):
+    """Return a copy of ``model`` whose graph inputs have every dim unknown (mode "dims") or no
+    shape at all (mode "rank"): a stress test of shape inference with dynamic shapes."""
+    import onnx
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for value_info in copy.graph.input:
+        tensor = value_info.type.tensor_type
+        if mode == "rank":
+            tensor.ClearField("shape")
+        else:
+            for dim in tensor.shape.dim:
+                dim.ClearField("dim_value")
+                dim.dim_param = "dynamic"
+    return copy
+
+
+def run_case(case, device: str, core, dynamic: str | None = None) -> tuple[str, str]:
+    """Convert, compile and run one case (inputs made dynamic if ``dynamic`` names a mode of
+    :func:`with_dynamic_inputs`); return (status, detail)."""
     import kiln
 
     try:
-        model = kiln.convert_model(case.model)
+        proto = case.model if dynamic is None else with_dynamic_inputs(case.model, dynamic)
+        model = kiln.convert_model(proto)
         compiled = core.compile_model(model, device)
         rtol = max(RTOL, case.rtol or 0.0)
         atol = max(ATOL, case.atol or 0.0)
@@ -173,8 +193,10 @@ def run_case(case, device: str, core) -> tuple[str, str]:
     return "pass", ""
 
 
-def run_suite(device: str = "CPU", patterns: Iterable[str] = (), progress: bool = True) -> SuiteReport:
-    """Run the node suite on ``device``; ``patterns`` (shell globs on case names) select cases."""
+def run_suite(device: str = "CPU", patterns: Iterable[str] = (), progress: bool = True,
+              dynamic: str | None = None) -> SuiteReport:
+    """Run the node suite on ``device``; ``patterns`` (shell globs on case names) select cases;
+    ``dynamic`` ("dims" or "rank") hides the input shapes from the converter."""
     import kiln
 
     cases = collect_cases()
@@ -203,7 +225,7 @@ def run_suite(device: str = "CPU", patterns: Iterable[str] = (), progress: bool 
             results.append(CaseResult(case.name, op, "excluded", EXCLUDED_OPS[op]))
             continue
         start = time.perf_counter()
-        status, detail = run_case(case, device, core)
+        status, detail = run_case(case, device, core, dynamic)
         results.append(CaseResult(case.name, op, status, detail, time.perf_counter() - start))
     return SuiteReport(device, results, len(selected), tensor_only)
 
@@ -282,17 +304,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--failures", action="store_true", help="list every failing case with its reason")
     parser.add_argument("--markdown", metavar="PATH", help="also write the report as Markdown to PATH")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--dynamic", choices=("dims", "rank"),
+                        help="make every input dim unknown (dims) or the input rank unknown (rank)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the suite as ``args`` asks; print the report; return 0."""
-    report = run_suite(args.device, args.case, progress=not args.no_progress)
+    report = run_suite(args.device, args.case, progress=not args.no_progress, dynamic=args.dynamic)
     try:
         print(format_report(report, failures=args.failures))
     except BrokenPipeError:  # the reader (e.g. `| head`) stopped early
         sys.stderr.close()
     if args.markdown:
         command = f"python -m kiln.conformance --device {args.device} --markdown {args.markdown}"
+        if args.dynamic:
+            command += f" --dynamic {args.dynamic}"
         with open(args.markdown, "w") as f:
             f.write(format_markdown(report, command))
     return 0
