@@ -29,21 +29,39 @@ F05 = f32(0.5)
 F1 = f32(1.0)
 """
 
+def maximum(a: str, b: str) -> str:
+    """Return a CUDA expression of the larger of ``a`` and ``b``, NaN if ``a`` or ``b`` is.
+
+    Python's ``max``/``min`` do not compile for numba's CUDA target (numba 0.68), so
+    generated code spells them out; the operands should be names, not expressions.
+    """
+    return f"({a} if {a} > {b} or {a} != {a} else {b})"
+
+
+def minimum(a: str, b: str) -> str:
+    """Return a CUDA expression of the smaller of ``a`` and ``b``, NaN if ``a`` or ``b`` is."""
+    return f"({a} if {a} < {b} or {a} != {a} else {b})"
+
+
+def _clip(x: str, low: str, high: str) -> str:
+    return f"({x} if {x} != {x} else ({low} if {x} < {low} else ({high} if {x} > {high} else {x})))"
+
+
 EXPRESSIONS = {
     "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
-    "max": "max({0}, {1})", "min": "min({0}, {1})", "pow": "math.pow({0}, {1})",
+    "max": maximum("{0}", "{1}"), "min": minimum("{0}", "{1}"), "pow": "math.pow({0}, {1})",
     "sqdiff": "({0} - {1}) * ({0} - {1})", "prelu": "({0} if {0} >= F0 else {0} * {1})",
-    "relu": "max({0}, F0)", "sigmoid": "F1 / (F1 + math.exp(-{0}))", "tanh": "math.tanh({0})",
+    "relu": maximum("{0}", "F0"), "sigmoid": "F1 / (F1 + math.exp(-{0}))", "tanh": "math.tanh({0})",
     "exp": "math.exp({0})", "log": "math.log({0})", "sqrt": "math.sqrt({0})", "abs": "abs({0})",
     "neg": "-{0}", "erf": "math.erf({0})", "floor": "math.floor({0})", "ceil": "math.ceil({0})",
-    "clamp": "min(max({0}, f32({p0!r})), f32({p1!r}))",
+    "clamp": _clip("{0}", "f32({p0!r})", "f32({p1!r})"),
     "elu": "({0} if {0} > F0 else f32({p0!r}) * (math.exp({0}) - F1))",
     "gelu_erf": "F05 * {0} * (F1 + math.erf({0} * f32(0.7071067811865476)))",
     "gelu_tanh": ("F05 * {0} * (F1 + math.tanh(f32(0.7978845608028654) * "
                   "({0} + f32(0.044715) * {0} * {0} * {0})))"),
     "swish": "{0} / (F1 + math.exp(-{0}))",
-    "hswish": "{0} * min(max({0} + f32(3.0), F0), f32(6.0)) / f32(6.0)",
-    "hsigmoid": "min(max({0} + f32(3.0), F0), f32(6.0)) / f32(6.0)",
+    "hswish": "{0} * " + _clip("({0} + f32(3.0))", "F0", "f32(6.0)") + " / f32(6.0)",
+    "hsigmoid": _clip("({0} + f32(3.0))", "F0", "f32(6.0)") + " / f32(6.0)",
     "softplus": "(math.log1p(math.exp({0})) if {0} < f32(20.0) else {0})",
     "mish": "{0} * math.tanh(math.log1p(math.exp({0})) if {0} < f32(20.0) else {0})",
 }

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from kiln.drivers.cpu.normalization import RowNormalization as RowGeometry
 from kiln.drivers.cpu.normalization import trailing_split
-from kiln.drivers.gpu.codegen import HEADER, compile_kernel
+from kiln.drivers.gpu.codegen import HEADER, compile_kernel, maximum, minimum
 from kiln.errors import CompileError
 from kiln.ir import Node
 
@@ -28,6 +28,8 @@ _REDUCE = """
     s = {threads} // 2
     while s > 0:
         if t < s:
+            a = part[t]
+            b = part[t + s]
             part[t] = {combine}
         cuda.syncthreads()
         s //= 2
@@ -42,7 +44,8 @@ def kernel(x, out):
     base = cuda.blockIdx.x * {cols}
     m = f32(-math.inf)
     for c in range(t, {cols}, {threads}):
-        m = max(m, x[base + c])
+        v = x[base + c]
+        m = {max_mv}
 {reduce_max}
     total = F0
     for c in range(t, {cols}, {threads}):
@@ -89,6 +92,7 @@ def kernel(x, out):
     base = cuda.blockIdx.x * {cols}
     acc = {identity}
     for c in range(t, {cols}, {threads}):
+        v = x[base + c]
         acc = {combine_x}
 {reduce}
     if t == 0:
@@ -98,8 +102,8 @@ def kernel(x, out):
 REDUCTIONS = {  # op: (identity, combine(a, b), finish(total))
     "ReduceSum": ("F0", "{a} + {b}", "{r}"),
     "ReduceMean": ("F0", "{a} + {b}", "{r} / f32({cols})"),
-    "ReduceMax": ("f32(-math.inf)", "max({a}, {b})", "{r}"),
-    "ReduceMin": ("f32(math.inf)", "min({a}, {b})", "{r}"),
+    "ReduceMax": ("f32(-math.inf)", maximum("{a}", "{b}"), "{r}"),
+    "ReduceMin": ("f32(math.inf)", minimum("{a}", "{b}"), "{r}"),
 }
 """Reductions over trailing axes the GPU runs, as (identity, combine, finish) code templates."""
 
@@ -122,14 +126,15 @@ class RowNormalization:
         if geo.kind == "Softmax":
             source = _SOFTMAX.format(
                 threads=threads, cols=cols,
-                reduce_max=_reduce("m", "max(part[t], part[t + s])", "row_max", threads, "    "),
-                reduce_sum=_reduce("total", "part[t] + part[t + s]", "row_sum", threads, "    "))
+                max_mv=maximum("m", "v"),
+                reduce_max=_reduce("m", maximum("a", "b"), "row_max", threads, "    "),
+                reduce_sum=_reduce("total", "a + b", "row_sum", threads, "    "))
         else:
             source = _MVN.format(
                 threads=threads, cols=cols, normalize_variance=geo.normalize_variance,
                 inside_sqrt=geo.inside_sqrt, eps=float(geo.eps),
-                reduce_sum=_reduce("total", "part[t] + part[t + s]", "row_sum", threads, "    "),
-                reduce_sq=_reduce("sq", "part[t] + part[t + s]", "row_sq", threads, "        "))
+                reduce_sum=_reduce("total", "a + b", "row_sum", threads, "    "),
+                reduce_sq=_reduce("sq", "a + b", "row_sq", threads, "        "))
         self.kernel = compile_kernel(HEADER + source)
 
     def run(self, x, out) -> None:
@@ -161,8 +166,8 @@ class RowReduction:
         self.threads = threads
         source = _REDUCTION.format(
             threads=threads, cols=cols, identity=identity,
-            combine_x=combine.format(a="acc", b="x[base + c]"),
-            reduce=_reduce("acc", combine.format(a="part[t]", b="part[t + s]"), "total", threads, "    "),
+            combine_x=combine.format(a="acc", b="v"),
+            reduce=_reduce("acc", combine.format(a="a", b="b"), "total", threads, "    "),
             finish=finish.format(r="total", cols=cols))
         self.kernel = compile_kernel(HEADER + source)
 

@@ -36,11 +36,11 @@ def kernel(x, out):
 
 _MAX = "        out[e] = best"
 _AVG_EXCLUDE = "        out[e] = acc / f32(count) if count > 0 else F0"
-_AVG_INCLUDE = """        hs = max(h0, -{ph})
-        he = min(h0 + {kh}, {height} + {pe_h})
-        ws = max(w0, -{pw})
-        we = min(w0 + {kw}, {width} + {pe_w})
-        count = max(he - hs, 0) * max(we - ws, 0)
+_AVG_INCLUDE = """        hs = h0 if h0 > -{ph} else -{ph}
+        he = h0 + {kh} if h0 + {kh} < {height} + {pe_h} else {height} + {pe_h}
+        ws = w0 if w0 > -{pw} else -{pw}
+        we = w0 + {kw} if w0 + {kw} < {width} + {pe_w} else {width} + {pe_w}
+        count = (he - hs) * (we - ws) if he > hs and we > ws else 0
         out[e] = acc / f32(count) if count > 0 else F0"""
 
 

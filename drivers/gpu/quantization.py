@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from kiln.drivers.fusion import Chain
-from kiln.drivers.gpu.codegen import HEADER, DeviceChain, compile_kernel, grid_1d
+from kiln.drivers.gpu.codegen import HEADER, DeviceChain, compile_kernel, grid_1d, maximum, minimum
 from kiln.errors import CompileError
 from kiln.ir import Node
 
@@ -33,7 +33,8 @@ class FakeQuantize:
         self.kernel = compile_kernel("\n".join([
             HEADER, "@cuda.jit", f"def kernel({params}):", "    start = cuda.grid(1)",
             "    step = cuda.gridsize(1)", f"    for e in range(start, {self.size}, step):", *loads,
-            "        if v0 <= min(v1, v2):", "            r = v3", "        elif v0 > max(v1, v2):",
+            f"        if v0 <= {minimum('v1', 'v2')}:", "            r = v3",
+            f"        elif v0 > {maximum('v1', 'v2')}:",
             "            r = v4", "        else:",
             f"            y = (v0 - v1) / (v2 - v1) * f32({steps!r})",
             "            q = f32(math.floor(y))",  # half to even, spelled out: same on GPU and simulator

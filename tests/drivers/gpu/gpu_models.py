@@ -33,8 +33,12 @@ def single(op: str, shapes: list[tuple[int, ...]], *extra: Output, **attrs) -> M
     return Model([node.output(0)], params, name=op)
 
 
-def tiny_cnn(seed: int = 0, batch: int = 1) -> Model:
-    """Return a residual CNN on [batch, 2, 6, 6]: conv, depthwise, pointwise + residual, pools, fc."""
+def tiny_cnn(seed: int = 0, batch: int = 1, reverse_classes: bool = False) -> Model:
+    """Return a residual CNN on [batch, 2, 6, 6]: conv, depthwise, pointwise + residual, pools, fc.
+
+    With ``reverse_classes`` the class probabilities are reversed by a Gather (an op with
+    no GPU kernel) at the end.
+    """
     rng = np.random.default_rng(seed)
     x = parameter("input", ElementType.f32, (batch, 2, 6, 6))
 
@@ -67,6 +71,9 @@ def tiny_cnn(seed: int = 0, batch: int = 1) -> Model:
     y = make("MatMul", y, constant(w), transpose_b=True, name="fc").output(0)
     y = make("Add", y, constant(rng.standard_normal(3).astype(np.float32)), name="fc/bias").output(0)
     y = make("Softmax", y, axis=-1, name="prob").output(0)
+    if reverse_classes:
+        order = constant(np.array([2, 1, 0], np.int64))
+        y = make("Gather", y, order, constant(np.array(1, np.int64)), batch_dims=0, name="reverse").output(0)
     y.names.add("prob")
     return Model([y], [x], name="tiny_cnn")
 
