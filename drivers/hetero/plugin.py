@@ -76,6 +76,25 @@ def subgraph_model(sub: Subgraph, name: str) -> Model:
             copies[id(current)] = twin
         return copies[id(node)]
 
+    # A FakeQuantize that ran in another subgraph is applied again to what it hands over
+    # (FakeQuantize is idempotent): a device lowering int8 layers then still knows the scale.
+    inside = {id(n) for n in sub.nodes}
+    readers = {}
+    for node in sub.nodes:
+        for p in node.inputs:
+            readers.setdefault(p, []).append(node)
+    for port in sub.inputs:
+        fq = port.node
+        if fq.type_name != "FakeQuantize" or any(p.constant_value() is None for p in fq.inputs[1:]):
+            continue
+        if all(r.type_name == "FakeQuantize" and id(r) in inside for r in readers.get(port, [])):
+            continue  # its readers quantize it themselves
+        name = f"{fq.name}/again"
+        while name in used:
+            name += "_"
+        used.add(name)
+        ranges = [Output(copy(p.node), p.index) for p in fq.inputs[1:]]
+        feeds[port] = Node(fq.op, [feeds[port], *ranges], dict(fq.attrs), name=name).output(0)
     for node in sub.nodes:
         copy(node)
     results = [Output(copies[id(p.node)], p.index) for p in sub.outputs]

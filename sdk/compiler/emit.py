@@ -28,10 +28,28 @@ ALIGN = 64
 
 @dataclass
 class View:
-    """An int8 channel-blocked image ``[n][ceil(c/dim)][h][w][dim]`` in DRAM."""
+    """A channel-blocked image ``[n][ceil(c/dim)][h][w][dim]`` in DRAM.
+
+    ``element`` is the bytes per lane (1: int8, 4: int32 accumulators); ``pitch`` the
+    rows between channel groups when the view is a slice of a taller image.
+    """
 
     address: int
     shape: tuple[int, int, int, int]
+    element: int = 1
+    pitch: int | None = None
+
+    def at(self, b: int, g: int, y: int, dim: int) -> int:
+        """Return the DRAM address of pixel row ``y`` of channel group ``g`` of image ``b``."""
+        _, c, h, w = self.shape
+        pitch = h * w if self.pitch is None else self.pitch
+        return self.address + ((b * groups(c, dim) + g) * pitch + y * w) * dim * self.element
+
+    def rows(self, start: int, count: int, dim: int) -> View:
+        """Return the view of image rows ``start .. start+count`` (a batch of a row-layout tensor)."""
+        _, c, h, w = self.shape
+        return View(self.address + start * w * dim * self.element, (1, c, count, w), self.element,
+                    h * w if self.pitch is None else self.pitch)
 
 
 @dataclass
@@ -61,10 +79,12 @@ class ConvSpec:
     dilation: tuple[int, int]
     pads: tuple[int, int, int, int]  # top, left, bottom, right
     out_size: tuple[int, int]
-    weights: np.ndarray  # int8 [c_out, len(sources) * dim, kh, kw]
+    weights: np.ndarray  # int8 [c_out, len(sources) * dim, kh, kw]; all ones for weight_source
     bias: np.ndarray  # int32 [c_out]
     int8_outputs: list[Int8Output] = field(default_factory=list)
-    acc_output: int | None = None  # DRAM address of the int32 result
+    acc_output: View | None = None  # the int32 result
+    weight_source: View | None = None
+    """Weights that are an activation (``[K, N]`` rows of a MatMul's second input) in DRAM."""
 
 
 @dataclass
@@ -96,7 +116,7 @@ class AvgPoolSpec:
     pads: tuple[int, int, int, int]
     out_size: tuple[int, int]
     int8_outputs: list[Int8Output] = field(default_factory=list)
-    acc_output: int | None = None
+    acc_output: View | None = None
 
 
 class ProgramBuilder:
@@ -210,8 +230,13 @@ def plan_conv(config: VPUConfig, spec: ConvSpec, active: np.ndarray) -> ConvPlan
     return best
 
 
-def conv_steps(builder: ProgramBuilder, spec: ConvSpec) -> tuple[list[Step], int]:
-    """Return the steps of a convolution-shaped layer and its MAC count."""
+def conv_steps(builder: ProgramBuilder, spec: ConvSpec, step_base: int = 0,
+               tile_base: int = 0) -> tuple[list[Step], int]:
+    """Return the steps of a convolution-shaped layer and its MAC count.
+
+    ``step_base`` / ``tile_base`` continue the buffer parities of steps already emitted
+    for the same layer (a batched MatMul lowers one conv-shaped spec per batch).
+    """
     cfg = builder.config
     dim = cfg.dim
     kh, kw = spec.kernel
@@ -248,25 +273,18 @@ def conv_steps(builder: ProgramBuilder, spec: ConvSpec) -> tuple[list[Step], int
     weight_cache: dict[tuple[int, tuple[int, ...]], tuple[int, list, int]] = {}
 
     def weights_for(og: int, igs: tuple[int, ...]):
+        """Return (constant address or None for activation weights, GEMM runs, tile count)."""
         key = (og, igs)
         if key not in weight_cache:
             descs, tile_list = [], []
-            for ky in range(kh):
-                for kx in range(kw):
-                    slot = 0
-                    while slot < len(igs):
-                        if not active[og, igs[slot], ky, kx]:
-                            slot += 1
-                            continue
-                        run = 1
-                        while (slot + run < len(igs) and run < MAX_K and plane <= MAX_INC
-                               and active[og, igs[slot + run], ky, kx]):
-                            run += 1
-                        descs.append((ky, kx, slot, run, len(tile_list)))
-                        tile_list.extend(tiles[og, :, igs[slot + r], :, ky, kx].T for r in range(run))
-                        slot += run
-            address = builder.add_constant(np.stack(tile_list).astype(np.int8)) if tile_list else 0
-            weight_cache[key] = (address, descs, len(tile_list))
+            for ky, kx, slot, run in _runs(active, og, igs, plane, kh, kw):
+                descs.append((ky, kx, slot, run, len(tile_list)))
+                tile_list.extend(tiles[og, :, igs[slot + r], :, ky, kx].T for r in range(run))
+            if spec.weight_source is not None:
+                weight_cache[key] = (None, descs, len(tile_list))
+            else:
+                address = builder.add_constant(np.stack(tile_list).astype(np.int8))
+                weight_cache[key] = (address, descs, len(tile_list))
         return weight_cache[key]
 
     param_cache: dict[int, int] = {}
@@ -284,7 +302,7 @@ def conv_steps(builder: ProgramBuilder, spec: ConvSpec) -> tuple[list[Step], int
 
     steps: list[Step] = []
     macs = 0
-    tile = 0
+    tile = tile_base
     for b in range(spec.batch):
         for band in range(0, oh, ob):
             ob_act = min(ob, oh - band)
@@ -300,21 +318,26 @@ def conv_steps(builder: ProgramBuilder, spec: ConvSpec) -> tuple[list[Step], int
                 chunks = [union[i:i + chunk] for i in range(0, len(union), chunk)]
                 first_gemm = dict.fromkeys(ogs, True)
                 for ci, igs in enumerate(chunks):
-                    in_base = (len(steps) % 2) * s_in
+                    in_base = ((step_base + len(steps)) % 2) * s_in
                     loads = []
                     for slot, ig in enumerate(igs):
                         view, g = spec.sources[ig]
-                        vg = groups(view.shape[1], dim)
                         loads.append(Instruction(
                             "LOAD", mem="sp", dst=in_base + slot * plane,
-                            dram=view.address + ((b * vg + g) * h + y0) * w * dim,
+                            dram=view.at(b, g, y0, dim),
                             y_size=y1 - y0 + 1, x_size=w, y_stride=w * dim, x_stride=dim, lanes=0,
                             pad_top=pad_top, pad_bottom=pad_bottom, pad_left=pl, pad_right=pr))
                     w_base = in_base + len(igs) * plane
                     computes = []
                     for j, og in enumerate(ogs):
                         w_addr, descs, n_tiles = weights_for(og, igs)
-                        for start, size in _split_counts(n_tiles, MAX_XY):
+                        if w_addr is None:  # weights are an activation: tiles of its rows
+                            for _, _, slot, run, offset in descs:
+                                loads.append(Instruction(
+                                    "LOAD", mem="sp", dst=w_base + offset * dim,
+                                    dram=spec.weight_source.at(b, og, igs[slot] * dim, dim), y_size=run,
+                                    x_size=dim, y_stride=dim * dim, x_stride=dim))
+                        for start, size in _split_counts(n_tiles if w_addr is not None else 0, MAX_XY):
                             loads.append(Instruction(
                                 "LOAD", mem="sp", dst=w_base + start * dim,
                                 dram=w_addr + start * dim * dim, y_size=size, x_size=dim,
@@ -347,6 +370,25 @@ def conv_steps(builder: ProgramBuilder, spec: ConvSpec) -> tuple[list[Step], int
     return steps, macs
 
 
+def _runs(active: np.ndarray, og: int, igs: tuple[int, ...], plane: int, kh: int, kw: int):
+    """Yield (ky, kx, first slot, length) of each GEMM: runs of consecutive loaded input groups
+    with non-zero weight tiles, at most MAX_K long (one run per slot when the plane is too tall
+    for the GEMM's k increment)."""
+    for ky in range(kh):
+        for kx in range(kw):
+            slot = 0
+            while slot < len(igs):
+                if not active[og, igs[slot], ky, kx]:
+                    slot += 1
+                    continue
+                run = 1
+                while (slot + run < len(igs) and run < MAX_K and plane <= MAX_INC
+                       and active[og, igs[slot + run], ky, kx]):
+                    run += 1
+                yield ky, kx, slot, run
+                slot += run
+
+
 def _epilogue(spec: ConvSpec, computes: list[Instruction], og: int, acc_base: int, prm: int, out_rows: int,
               b: int, band: int, ob_act: int, rows: int, ocg: int, dim: int) -> list[Instruction]:
     """Append one output group's bias add and requantizations; return its stores."""
@@ -363,12 +405,11 @@ def _epilogue(spec: ConvSpec, computes: list[Instruction], og: int, acc_base: in
                 "VREQ", src=acc_base + start, dst=dst + start, param=prm + 1 + 2 * v, count=size,
                 src_stride=1, dst_stride=1, zero_point=0, lo=out.lo, hi=out.hi))
         stores.append(Instruction(
-            "STORE", mem="sp", src=dst, dram=out.view.address + ((b * ocg + og) * oh + band) * ow * dim,
+            "STORE", mem="sp", src=dst, dram=out.view.at(b, og, band, dim),
             y_size=ob_act, x_size=ow, y_stride=ow * dim, x_stride=dim))
     if spec.acc_output is not None:
         stores.append(Instruction(
-            "STORE", mem="acc", src=acc_base,
-            dram=spec.acc_output + ((b * ocg + og) * oh + band) * ow * dim * 4, y_size=ob_act,
+            "STORE", mem="acc", src=acc_base, dram=spec.acc_output.at(b, og, band, dim), y_size=ob_act,
             x_size=ow, y_stride=ow * dim * 4, x_stride=dim * 4))
     if not stores:
         raise CompileError(f"{spec.name}: layer has no output")
@@ -507,12 +548,12 @@ def avgpool_steps(builder: ProgramBuilder, spec: AvgPoolSpec) -> list[Step]:
                         dst_stride=1, zero_point=0, lo=out.lo, hi=out.hi))
                     stores.append(Instruction(
                         "STORE", mem="sp", src=dst,
-                        dram=out.view.address + ((b * cg + g) * oh + band) * ow * dim, y_size=ob_act,
+                        dram=out.view.at(b, g, band, dim), y_size=ob_act,
                         x_size=ow, y_stride=ow * dim, x_stride=dim))
                 if spec.acc_output is not None:
                     stores.append(Instruction(
                         "STORE", mem="acc", src=acc_base,
-                        dram=spec.acc_output + ((b * cg + g) * oh + band) * ow * dim * 4, y_size=ob_act,
+                        dram=spec.acc_output.at(b, g, band, dim), y_size=ob_act,
                         x_size=ow, y_stride=ow * dim * 4, x_stride=dim * 4))
                 steps.append(Step(loads, computes, stores, tile=tile, first_in_tile=True))
                 tile += 1

@@ -27,15 +27,12 @@ from kiln.ir import Model, Output
 INT32_MAX = 2**31 - 1
 
 
-def _nchw(port: Output) -> tuple[int, int, int, int]:
-    shape = tuple(int(d) for d in port.shape)
-    if len(shape) == 4:
+def _image_shape(shape: tuple[int, ...], layout: str) -> tuple[int, int, int, int]:
+    """Return the (n, c, h, w) image a tensor is stored as: itself, or rows of channels."""
+    shape = tuple(int(d) for d in shape)
+    if layout == "nchw":
         return shape
     return (1, shape[-1], int(np.prod(shape[:-1])), 1)
-
-
-def _layout(port: Output) -> str:
-    return "nchw" if len(port.shape) == 4 else "rows"
 
 
 def _clip(match: Match) -> tuple[float, float] | None:
@@ -63,7 +60,7 @@ class _Lowering:
         self.support = analyze(model, config)
         self.builder = ProgramBuilder(config)
         self.views: dict[tuple[Output, float], View] = {}
-        self.acc_outputs: dict[Output, int] = {}
+        self.acc_outputs: dict[Output, View] = {}
         self.inputs: list[TensorBinding] = []
         self.outputs: list[TensorBinding] = []
 
@@ -80,18 +77,42 @@ class _Lowering:
                 reason = self.support.reasons.get(node.name, "not a VPU layer")
                 raise CompileError(f"node {node.name!r} ({node.type_name}) cannot run on the VPU: {reason}")
 
+    def _nchw(self, port: Output) -> tuple[int, int, int, int]:
+        return _image_shape(port.shape, self.layouts[port])
+
+    def plan_layouts(self) -> None:
+        """Give each tensor the layout its VPU layers use: images for convolutions and pooling,
+        rows of channels for MatMuls (and for the rank-3 tensors of transformers)."""
+        self.layouts: dict[Output, str] = {}
+        for match in self.support.matches:
+            layout = match.info["layout"]
+            for port in [p for p, _ in match.inputs] + [match.output]:
+                if self.layouts.setdefault(port, layout) != layout:
+                    raise CompileError(f"node {match.anchor.name!r} ({match.anchor.type_name}): reads or "
+                                       f"writes a tensor that another VPU layer lays out as {layout!r}")
+        for result in self.model.results:
+            port = result.inputs[0]
+            if port.node.type_name == "FakeQuantize":
+                source = port.node.inputs[0]
+                self.layouts.setdefault(source, "nchw" if len(source.shape) == 4 else "rows")
+                self.layouts.setdefault(port, self.layouts[source])
+
     def view(self, port: Output, scale: float) -> View:
         key = (port, scale)
         if key not in self.views:
-            shape = _nchw(port)
+            shape = self._nchw(port)
             n, c, h, w = shape
-            self.views[key] = View(self.builder.allocate(n * groups(c, self.dim) * h * w * self.dim), shape)
+            # a row of slack: activation weights read whole dim-row tiles past a ragged end
+            size = (n * groups(c, self.dim) * h * w + self.dim) * self.dim
+            self.views[key] = View(self.builder.allocate(size), shape)
         return self.views[key]
 
-    def acc_buffer(self, port: Output) -> int:
+    def acc_buffer(self, port: Output) -> View:
         if port not in self.acc_outputs:
-            n, c, h, w = _nchw(port)
-            self.acc_outputs[port] = self.builder.allocate(n * groups(c, self.dim) * h * w * self.dim * 4)
+            shape = self._nchw(port)
+            n, c, h, w = shape
+            address = self.builder.allocate(n * groups(c, self.dim) * h * w * self.dim * 4 + self.dim * 64)
+            self.acc_outputs[port] = View(address, shape, element=4)
         return self.acc_outputs[port]
 
     def plan_buffers(self) -> None:
@@ -126,10 +147,11 @@ class _Lowering:
         for (port, scale), view in self.views.items():
             if port.node.type_name == "Parameter":
                 self.inputs.append(TensorBinding(port.node.name, view.address, tuple(port.shape),
-                                                 _layout(port), "int8", scale))
+                                                 self.layouts[port], "int8", scale))
 
     def run(self) -> VpuProgram:
         self.check_coverage()
+        self.plan_layouts()
         self.plan_buffers()
         buffers_end = self.builder.buffers_end
         self.builder.constants_base = buffers_end
@@ -164,14 +186,14 @@ class _Lowering:
         if port in self.acc_outputs:
             match = next(m for m in self.support.matches if m.output == port)
             match = match.info.get("int32", match)
-            return TensorBinding(name, self.acc_outputs[port], shape, _layout(port), "int32",
+            return TensorBinding(name, self.acc_outputs[port].address, shape, self.layouts[port], "int32",
                                  channel_scale=[float(s) for s in match.info["acc_scale"]],
                                  clip=_clip(match))
         if port.node.type_name == "FakeQuantize":
             key = next(k for k in self.views if k[0] == port.node.inputs[0])
         else:
             key = next(k for k in self.views if k[0] == port)
-        return TensorBinding(name, self.views[key].address, shape, _layout(port), "int8", key[1])
+        return TensorBinding(name, self.views[key].address, shape, self.layouts[key[0]], "int8", key[1])
 
     def int8_outputs(self, match: Match, acc_scale: np.ndarray) -> list[Int8Output]:
         outs = []
@@ -192,8 +214,7 @@ class _Lowering:
             (port, scale), = match.inputs
             info = match.info
             if "int32" in info:
-                source = View(self.acc_outputs[port], _nchw(port))
-                output = View(self.acc_outputs[match.output], _nchw(match.output))
+                source, output = self.acc_outputs[port], self.acc_outputs[match.output]
             else:
                 source, output = self.views[(port, scale)], self.views[(match.output, scale)]
             spec = MaxPoolSpec(match.anchor.name, names, source, info["kernel"], info["stride"],
@@ -203,7 +224,7 @@ class _Lowering:
         if match.kind == "avgpool":
             (port, scale), = match.inputs
             info = match.info
-            c_out = _nchw(port)[1]
+            c_out = self._nchw(port)[1]
             acc_scale = np.full(c_out, scale / (info["kernel"][0] * info["kernel"][1]))
             match.info["acc_scale"] = acc_scale
             spec = AvgPoolSpec(match.anchor.name, names, self.views[(port, scale)], info["kernel"],
@@ -211,6 +232,8 @@ class _Lowering:
                                self.acc_outputs.get(match.output))
             steps = avgpool_steps(self.builder, spec)
             return LayerRecord(match.anchor.name, "avgpool", names, 0, 0, 0), steps
+        if "dynamic" in match.info:
+            return self.lower_activation_matmul(match, names)
         sources, batch, height, width = [], None, None, None
         for port, scale in match.inputs:
             view = self.views[(port, scale)]
@@ -228,7 +251,7 @@ class _Lowering:
             out = info.get("out") or (height, width)
         else:  # add
             (_, s_a), (_, s_b) = match.inputs
-            c_out = _nchw(match.inputs[0][0])[1]
+            c_out = self._nchw(match.inputs[0][0])[1]
             top = max(s_a, s_b)
             d_a, d_b = round(127 * s_a / top), round(127 * s_b / top)
             half = n_in // 2
@@ -249,6 +272,38 @@ class _Lowering:
                         self.acc_outputs.get(match.output))
         steps, macs = conv_steps(self.builder, spec)
         return LayerRecord(match.anchor.name, match.kind, names, 0, 0, macs), steps
+
+
+    def lower_activation_matmul(self, match: Match, names: list[str]):
+        """Lower ``[..., M, K] x [..., K, N]``: one conv-shaped spec per batch index."""
+        dim = self.dim
+        batch, m, k = match.info["dynamic"]
+        (a, s_a), (b, s_b) = match.inputs
+        view_a, view_b = self.views[(a, s_a)], self.views[(b, s_b)]
+        n = match.info["weights"].shape[0]
+        acc_scale = np.full(n, s_a * s_b)
+        match.info["acc_scale"] = acc_scale
+        outputs = self.int8_outputs(match, acc_scale)
+        acc_output = self.acc_outputs.get(match.output)
+        bias = np.zeros(n, np.int64)
+        if match.bias is not None:
+            bias = np.clip(np.round(np.broadcast_to(match.bias, (n,)) / acc_scale), -INT32_MAX, INT32_MAX)
+        steps, macs, tiles = [], 0, 0
+        for index in range(batch):
+            source = view_a.rows(index * m, m, dim)
+            spec = ConvSpec(
+                match.anchor.name, "conv", names, [(source, g) for g in range(groups(k, dim))], 1, m, 1,
+                (1, 1), (1, 1), (1, 1), (0, 0, 0, 0), (m, 1),
+                np.ones((n, groups(k, dim) * dim, 1, 1), np.int8), bias.astype(np.int64),
+                [Int8Output(o.view.rows(index * m, m, dim), o.multiplier, o.shift, o.lo, o.hi)
+                 for o in outputs],
+                acc_output.rows(index * m, m, dim) if acc_output is not None else None,
+                weight_source=view_b.rows(index * k, k, dim))
+            part, part_macs = conv_steps(self.builder, spec, step_base=len(steps), tile_base=tiles)
+            steps += part
+            macs += part_macs
+            tiles = max(s.tile for s in steps) + 1
+        return LayerRecord(match.anchor.name, "matmul", names, 0, 0, macs), steps
 
 
 def compile_subgraph(model: Model, config: VPUConfig | None = None) -> VpuProgram:

@@ -145,6 +145,8 @@ class _Analyzer:
         if scale is None:
             raise _Reject(f"{what} is not int8-quantized (no symmetric 256-level FakeQuantize)")
         source = port.node.inputs[0]
+        while fq_scale(source.node) is not None and np.isclose(fq_scale(source.node), scale, rtol=1e-6):
+            source = source.node.inputs[0]  # a FakeQuantize applied twice is applied once
         if not _static(source):
             raise _Reject(f"{what} has a dynamic shape {source.shape}")
         return source, scale
@@ -170,6 +172,9 @@ class _Analyzer:
     def _anchor(self, node: Node) -> None:
         x, s_x = self._quantized_input(node.inputs[0], "the input activation")
         weights = quantized_weights(node.inputs[1])
+        if weights is None and node.type_name == "MatMul" and fq_scale(node.inputs[1].node) is not None:
+            self._activation_matmul(node, x, s_x)
+            return
         if weights is None:
             raise _Reject("weights are not int8-quantized constants (Constant i8 -> Convert -> Multiply)")
         wq, w_scale, w_nodes = weights
@@ -214,6 +219,23 @@ class _Analyzer:
         return {"weights": np.ascontiguousarray(wq.T).reshape(n, k, 1, 1), "w_scale": scale,
                 "kernel": (1, 1), "pads": (0, 0, 0, 0), "stride": (1, 1), "dilation": (1, 1),
                 "layout": "rows"}
+
+    def _activation_matmul(self, node: Node, a: Output, s_a: float) -> None:
+        """MatMul of two int8 activations (attention's Q.K^T and P.V): B's rows are weight tiles."""
+        b, s_b = self._quantized_input(node.inputs[1], "the second MatMul input")
+        if node.attrs["transpose_a"] or node.attrs["transpose_b"]:
+            raise _Reject("a MatMul of two activations runs on the VPU only untransposed "
+                          "(the DMA reads weight tiles from the rows of the second input)")
+        if len(a.shape) < 2 or len(a.shape) != len(b.shape) or a.shape[:-2] != b.shape[:-2]:
+            raise _Reject(f"a MatMul of activations {a.shape} x {b.shape} needs equal batch dimensions")
+        k, n = b.shape[-2:]
+        batch = int(np.prod(a.shape[:-2]))
+        match = Match("conv", node, [node], [(a, s_a), (b, s_b)], node.output(0), info={
+            "weights": np.ones((n, k, 1, 1), np.int8), "w_scale": np.full(n, s_b), "kernel": (1, 1),
+            "pads": (0, 0, 0, 0), "stride": (1, 1), "dilation": (1, 1), "layout": "rows",
+            "dynamic": (batch, int(a.shape[-2]), int(k))})
+        self._epilogue(match, n, -1)
+        self.matches.append(match)
 
     def _add(self, node: Node) -> None:
         if any(p.constant_value() is not None for p in node.inputs):

@@ -30,9 +30,8 @@ def _data(shape, count, seed):
 
 
 @pytest.mark.interop
-@pytest.mark.parametrize("build, on_cpu", [
-    (residual_cnn_onnx, set()), (transformer_onnx, {"scores", "context"})])
-def test_quantized_models_on_hetero_vpu_cpu_match_onnxruntime(core, build, on_cpu):
+@pytest.mark.parametrize("build", [residual_cnn_onnx, transformer_onnx])
+def test_quantized_models_on_hetero_vpu_cpu_match_onnxruntime(core, build):
     ort = pytest.importorskip("onnxruntime")
     proto = build()
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -41,10 +40,7 @@ def test_quantized_models_on_hetero_vpu_cpu_match_onnxruntime(core, build, on_cp
     compiled = core.compile_model(q, "HETERO:VPU,CPU")
     placement = compiled.executable.placement
     anchors = {n: d for n, d in placement.devices.items() if placement.types[n] in ANCHORS}
-    assert {n for n, d in anchors.items() if d == "CPU"} == on_cpu  # activation x activation matmuls
-    assert placement.count("VPU", ANCHORS) == len(anchors) - len(on_cpu) > 0
-    for name in on_cpu:
-        assert "int8-quantized constants" in placement.reasons[name]
+    assert anchors and all(d == "VPU" for d in anchors.values())  # activation x activation too
     for feed in _data(shape, 2, 1):
         assert cosine(session.run(None, feed)[0], compiled(feed)[0]) >= 0.98
 

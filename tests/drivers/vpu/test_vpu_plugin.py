@@ -36,12 +36,11 @@ def test_transformer_layer_matmuls_on_vpu(transformer_proto, make_samples):
     core = kiln.Core()
     q = quantized(transformer_proto, (1, 8, 32), make_samples)
     on_vpu = core.query_model(q, "VPU")
-    weight_matmuls = [n.name for n in q.ordered_nodes()
-                      if n.type_name == "MatMul" and n.inputs[1].node.type_name != "Transpose"
-                      and n.inputs[1].node.type_name != "FakeQuantize"]
-    assert len(weight_matmuls) >= 6
-    assert all(name in on_vpu for name in weight_matmuls)
+    matmuls = [n.name for n in q.ordered_nodes() if n.type_name == "MatMul"]
+    assert len(matmuls) == 8  # q, k, v, Q.K^T, P.V, out, and the two of the MLP
+    assert all(name in on_vpu for name in matmuls)
     compiled = core.compile_model(q, "HETERO:VPU,CPU")
+    assert compiled.executable.placement.count("VPU", ("MatMul",)) == 8
     session = ort.InferenceSession(transformer_proto.SerializeToString())
     for x in make_samples((1, 8, 32), 3, seed=9):
         assert cosine(compiled({"x": x})[0], session.run(None, {"x": x})[0]) >= 0.98
