@@ -69,6 +69,7 @@ EXPRESSIONS = {
 
 _LOCK = threading.Lock()
 _COMPILED: dict[str, object] = {}
+_SOURCES: dict[str, str] = {}
 
 
 def compile_kernel(source: str, name: str = "kernel"):
@@ -84,7 +85,14 @@ def compile_kernel(source: str, name: str = "kernel"):
             namespace: dict[str, object] = {}
             exec(compile(source, filename, "exec"), namespace)
             _COMPILED[digest] = namespace[name]
+            _SOURCES[digest] = source
         return _COMPILED[digest]
+
+
+def compiled_sources() -> list[str]:
+    """Return the source of every kernel generated in this process so far (for inspection)."""
+    with _LOCK:
+        return list(_SOURCES.values())
 
 
 def expression(op: ChainOp, args: list[str]) -> str:
