@@ -65,6 +65,7 @@ def _nvvm_home() -> str | None:
 def _build_kernels() -> None:
     for model in (tiny_cnn(batch=2), tiny_transformer()):
         compile_gpu(model)
+        compile_gpu(model, GPU_TILE=16)  # the default tile
     rng = np.random.default_rng(0)
     data = [{"input": rng.standard_normal((1, 2, 6, 6)).astype(np.float32)} for _ in range(2)]
     compile_gpu(quantize(tiny_cnn(), data, progress=False))
