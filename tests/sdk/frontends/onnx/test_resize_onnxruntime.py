@@ -39,3 +39,20 @@ def test_resize_matches_onnxruntime(opset, attrs, scales):
     got = Core().compile_model(convert_model(model), "CPU")({"x": x})[0]
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["linear", "nearest"])
+def test_tf_crop_and_resize_matches_onnxruntime(mode):
+    node = helper.make_node("Resize", ["x", "roi", "", "sizes"], ["y"], mode=mode, extrapolation_value=-3.0,
+                            coordinate_transformation_mode="tf_crop_and_resize")
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        initializer=[helper.make_tensor("roi", TensorProto.FLOAT, [8], [0, 0, 0.2, -0.1, 1, 1, 0.9, 1.3]),
+                     helper.make_tensor("sizes", TensorProto.INT64, [4], [1, 2, 4, 7])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    x = np.random.default_rng(3).random((1, 2, 6, 5), dtype=np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    got = Core().compile_model(convert_model(model), "CPU")({"x": x})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
