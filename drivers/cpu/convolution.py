@@ -12,6 +12,7 @@ import dataclasses
 
 import numba
 import numpy as np
+from kiln.drivers.cpu.gemm import MIN_FLOPS_PER_THREAD, gemm_block
 from kiln.errors import CompileError
 from kiln.ir import Node
 from kiln.ir.ops.convolution import window_geometry
@@ -202,6 +203,16 @@ class Convolution:
                       for k in range(g.groups)]
         self.pointwise = (g.kh == g.kw == 1 and g.sh == g.sw == 1 and g.ph == g.pw == 0)
         self.cols_shape = (w.shape[1] * g.kh * g.kw, g.out_h * g.out_w)
+        # stride-1 KxK on maps of 14x14 and up with 64+ input channels: K*K shifted GEMMs beat
+        # im2col (measured); with fewer channels each shifted GEMM is too thin
+        self.shifted = (not self.depthwise and not self.pointwise and g.groups == 1 and g.sh == g.sw == 1
+                        and g.out_h >= SHIFTED_MIN_SIDE and g.out_w >= SHIFTED_MIN_SIDE
+                        and g.c_in >= SHIFTED_MIN_CHANNELS)
+        if self.shifted:
+            height, width = node.inputs[0].shape[2:]
+            self.wp = max(width + g.pw, g.out_w + (g.kw - 1) * g.dw)
+            self.hp = max(height + g.ph, g.out_h + (g.kh - 1) * g.dh) + 1
+            self.w_taps = np.ascontiguousarray(w.transpose(2, 3, 0, 1).reshape(g.kh * g.kw, g.c_out, g.c_in))
 
     def scale_weights(self, scale: np.ndarray) -> None:
         """Multiply output channel ``k`` of the weights by ``scale[k]`` (a folded BatchNorm/Multiply)."""
@@ -211,21 +222,30 @@ class Convolution:
             return
         cog = self.g.c_out // self.g.groups
         self.w = [np.ascontiguousarray(w * scale[k * cog:(k + 1) * cog, None]) for k, w in enumerate(self.w)]
+        if self.shifted:
+            self.w_taps = np.ascontiguousarray(self.w_taps * scale[None, :, None])
 
     @property
     def workspace_bytes(self) -> int:
-        """Bytes of scratch (the unfolded input) one call needs; 0 when none."""
+        """Bytes of scratch (unfolded or padded input, accumulator) one call needs; 0 when none."""
         if self.depthwise or self.pointwise:
             return 0
+        if self.shifted:
+            return (self.g.c_in * self.hp * self.wp + self.g.c_out * self.g.out_h * self.wp) * 4
         return self.cols_shape[0] * self.cols_shape[1] * 4
 
-    def run(self, x: np.ndarray, out: np.ndarray, workspace: np.ndarray | None, gemm=None) -> None:
+    def run(self, x: np.ndarray, out: np.ndarray, workspace: np.ndarray | None, gemm=None, team=None) -> None:
         """Compute the convolution of ``x`` [N, C_in, H, W] into ``out`` [N, C_out, Ho, Wo] (f32).
 
-        ``gemm(a, b, out)`` computes the matrix products (default: ``np.matmul``).
+        ``gemm(a, b, out)`` computes the matrix products (default: ``np.matmul``);
+        ``team`` (a :class:`~kiln.drivers.cpu.gemm.GemmTeam`) splits shifted GEMMs by rows.
         """
         gemm = gemm or _matmul
         g = self.g
+        if self.shifted:
+            for b in range(x.shape[0]):
+                self._run_shifted(x[b], out[b], workspace, team)
+            return
         if self.depthwise:
             if g.sh == g.sw == 1:
                 depthwise_stride1(x, self.w, g.dh, g.dw, g.ph, g.pw, out)
@@ -246,6 +266,42 @@ class Convolution:
                     unfold(xs, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, g.out_h, g.out_w, cols)
                     src = cols
                 gemm(self.w[k], src, out[b, k * cog:(k + 1) * cog].reshape(cog, -1))
+
+
+    def _run_shifted(self, x: np.ndarray, out: np.ndarray, workspace: np.ndarray, team) -> None:
+        """One sample by shifted GEMMs: copy ``x`` [C, H, W] into a zero-padded plane of row pitch
+        ``wp``; for each tap (i, j), ``acc += W_ij @ plane[:, i*dh*wp + j*dw :][:, :Ho*wp]``
+        (a strided view, no copy); the output is ``acc`` on the padded width, compacted."""
+        g = self.g
+        c_in, height, width = x.shape
+        hp, wp = self.hp, self.wp
+        length = g.out_h * wp
+        plane = workspace[:c_in * hp * wp].reshape(c_in, hp, wp)
+        plane[...] = 0.0
+        plane[:, g.ph:g.ph + height, g.pw:g.pw + width] = x
+        flat = plane.reshape(c_in, hp * wp)
+        acc = workspace[c_in * hp * wp:c_in * hp * wp + g.c_out * length].reshape(g.c_out, length)
+        taps = [(i * g.dh * wp + j * g.dw) for i in range(g.kh) for j in range(g.kw)]
+
+        def rows(part: int, parts: int) -> None:
+            lo, hi = g.c_out * part // parts, g.c_out * (part + 1) // parts
+            for t, offset in enumerate(taps):
+                gemm_block(self.w_taps[t, lo:hi], flat[:, offset:offset + length], acc[lo:hi],
+                           0.0 if t == 0 else 1.0)
+            out[lo:hi] = acc[lo:hi].reshape(hi - lo, g.out_h, wp)[:, :, :g.out_w]
+
+        work = 2 * g.c_out * c_in * len(taps) * length
+        parts = min(team.threads, work // MIN_FLOPS_PER_THREAD, g.c_out // 16) if team is not None else 1
+        if parts > 1:
+            team.run(rows, parts)
+        else:
+            rows(0, 1)
+
+
+SHIFTED_MIN_SIDE = 14
+SHIFTED_MIN_CHANNELS = 64
+"""Stride-1 convolutions with outputs at least SHIFTED_MIN_SIDE wide and high and at least
+SHIFTED_MIN_CHANNELS input channels use shifted GEMMs."""
 
 
 def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:

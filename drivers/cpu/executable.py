@@ -206,11 +206,11 @@ class CpuProgram:
         if isinstance(kernel, Convolution):
             self.workspace_bytes = max(self.workspace_bytes, kernel.workspace_bytes)
             exec_type = "numba_depthwise" if kernel.depthwise else (
-                "sgemm_1x1" if kernel.pointwise else "im2col_sgemm")
+                "sgemm_1x1" if kernel.pointwise else "shifted_sgemm" if kernel.shifted else "im2col_sgemm")
 
             def run_conv(env, arena):
                 out = output(arena)
-                kernel.run(env[x_slot], out, arena.workspace, arena.gemm)
+                kernel.run(env[x_slot], out, arena.workspace, arena.gemm, arena.team)
                 finish(env, out)
             return CpuStep(step, exec_type, run_conv, reads, writes)
         if isinstance(kernel, MatMul):
@@ -242,11 +242,12 @@ def _threads_for(elements: int) -> Callable:
 class Arena:
     """The reusable buffers of one in-flight inference: planned slots and conv scratch."""
 
-    def __init__(self, program: CpuProgram, gemm: Callable, threads: int):
+    def __init__(self, program: CpuProgram, team, threads: int):
         self.threads = threads
+        self.team = team
+        self.gemm = team.matmul
         self.slots = [np.empty(n // 4, np.float32) for n in program.plan.slot_bytes]
         self.workspace = np.empty(max(program.workspace_bytes // 4, 1), np.float32)
-        self.gemm = gemm
 
     def view(self, slot: int, shape: tuple[int, ...], size: int, offset: int = 0) -> np.ndarray:
         """Return ``size`` elements of slot ``slot`` from element ``offset`` on, as ``shape``."""
@@ -301,7 +302,7 @@ class CpuExecutable(Executable):
             arena = pool.pop() if pool else None
         if arena is None:
             threads = min(self.threads, numba.config.NUMBA_NUM_THREADS)
-            arena = Arena(program, team(self.threads).matmul, threads)
+            arena = Arena(program, team(self.threads), threads)
         previous = set_blas_threads(1)
         try:
             return self._run(program, arena, inputs)

@@ -138,8 +138,8 @@ class PrivateBlas:
         x = np.ascontiguousarray(x)
         return x, _NO_TRANS, max(cols, 1)
 
-    def sgemm(self, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
-        """Compute ``out = a @ b`` (2-D f32); return False (nothing done) if ``out``'s layout does not fit."""
+    def sgemm(self, a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float = 0.0) -> bool:
+        """Compute ``out = a @ b + beta * out`` (2-D f32); False (nothing done) if a layout does not fit."""
         m, n = out.shape
         if out.strides[1] != 4 or out.strides[0] % 4 or out.strides[0] < max(n, 1) * 4 \
                 or a.dtype != np.float32 or b.dtype != np.float32 or out.dtype != np.float32:
@@ -148,11 +148,11 @@ class PrivateBlas:
         if m == 0 or n == 0:
             return True
         if k == 0:
-            out[...] = 0
+            out *= beta
             return True
         a, ta, lda = self._layout(a)
         b, tb, ldb = self._layout(b)
-        self._sgemm(_ROW_MAJOR, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb, 0.0,
+        self._sgemm(_ROW_MAJOR, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb, beta,
                     out.ctypes.data, out.strides[0] // 4)
         return True
 
@@ -170,8 +170,15 @@ BLAS = _private_blas()
 """Kiln's private BLAS, or None (then numpy's BLAS runs single-threaded in Kiln's threads)."""
 
 
-def gemm_block(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """Compute ``out = a @ b`` on the calling thread (2-D, or batched with equal leading dims)."""
+def gemm_block(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float = 0.0) -> None:
+    """Compute ``out = a @ b (+ out if beta == 1)`` on the calling thread.
+
+    2-D operands, or batched ones with equal leading dims (beta 0 only).
+    """
+    if beta:
+        if BLAS is None or out.ndim != 2 or not BLAS.sgemm(a, b, out, beta):
+            out += a @ b
+        return
     if BLAS is not None:
         if out.ndim == 2:
             if BLAS.sgemm(a, b, out):
@@ -210,7 +217,8 @@ class GemmTeam:
             self._start[index].wait()
             self._start[index].clear()
             try:
-                gemm_block(*self._work[index])
+                fn, args = self._work[index]
+                fn(*args)
             except BaseException as error:  # handed to the caller
                 self._errors[index] = error
             self._done[index].set()
@@ -250,16 +258,32 @@ class GemmTeam:
                     blocks.append((a[lo:hi], b, out[lo:hi]))
                 else:
                     blocks.append((a, b[:, lo:hi], out[:, lo:hi]))
-            for index in range(1, parts):
-                self._errors[index] = None
-                self._done[index].clear()
-                self._work[index] = blocks[index]
-                self._start[index].set()
-            gemm_block(*blocks[0])
-            for index in range(1, parts):
-                self._done[index].wait()
-                if self._errors[index] is not None:
-                    raise self._errors[index]
+            self._dispatch([(gemm_block, block) for block in blocks])
+        finally:
+            self._job_lock.release()
+
+    def _dispatch(self, jobs: list[tuple]) -> None:
+        """Run ``fn(*args)`` of job 0 on the caller and the others on workers; wait for all."""
+        for index in range(1, len(jobs)):
+            self._errors[index] = None
+            self._done[index].clear()
+            self._work[index] = jobs[index]
+            self._start[index].set()
+        fn, args = jobs[0]
+        fn(*args)
+        for index in range(1, len(jobs)):
+            self._done[index].wait()
+            if self._errors[index] is not None:
+                raise self._errors[index]
+
+    def run(self, fn, parts: int) -> None:
+        """Call ``fn(part, parts)`` for each of ``parts`` (<= threads) parts at once; then return."""
+        parts = max(min(parts, self.threads), 1)
+        if parts == 1 or not self._job_lock.acquire(blocking=False):
+            fn(0, 1)
+            return
+        try:
+            self._dispatch([(fn, (part, parts)) for part in range(parts)])
         finally:
             self._job_lock.release()
 

@@ -173,3 +173,20 @@ def test_prelu_slope_follows_channels(slope_shape):
     slope = constant(rng.random(slope_shape).astype(np.float32))
     y = make("PRelu", make("Add", x.output(0), constant(np.float32(0.1))).output(0), slope)
     check(Model([y.output(0)], [x]), [rng.standard_normal((2, 4, 3, 4)).astype(np.float32)])
+
+
+@pytest.mark.parametrize("kernel,pads_begin,pads_end,dilation,batch", [
+    (3, (1, 1), (1, 1), 1, 1), (3, (0, 0), (0, 0), 1, 2), (5, (2, 2), (2, 2), 1, 1),
+    (3, (2, 2), (2, 2), 2, 1), (3, (1, 0), (1, 2), 1, 1), (1, (1, 1), (1, 1), 1, 1),
+])
+def test_shifted_gemm_convolution_with_folded_batchnorm(kernel, pads_begin, pads_end, dilation, batch):
+    rng = np.random.default_rng(kernel * 10 + dilation)
+    c_in, c_out = 64, 32
+    x = parameter("x", F32, (batch, c_in, 18, 17))
+    conv = make("Convolution", x.output(0), const(rng, (c_out, c_in, kernel, kernel)), strides=[1, 1],
+                dilations=[dilation] * 2, pads_begin=list(pads_begin), pads_end=list(pads_end))
+    bn = make("BatchNormInference", conv.output(0), const(rng, c_out), const(rng, c_out), const(rng, c_out),
+              constant(np.abs(rng.standard_normal(c_out)).astype(np.float32) + 0.5), epsilon=1e-5)
+    relu = make("Relu", bn.output(0))
+    check(Model([relu.output(0)], [x]), [rng.standard_normal((batch, c_in, 18, 17)).astype(np.float32)],
+          {"shifted_sgemm"})
