@@ -62,14 +62,13 @@ def test_unsupported_opset_names_the_opset(tmp_path):
 
 
 def test_unsupported_attribute_value_names_node(tmp_path):
-    node = helper.make_node("Resize", ["x", "", "scales"], ["y"], name="up", mode="linear",
-                            coordinate_transformation_mode="tf_crop_and_resize")
+    node = helper.make_node("Resize", ["x", "", "scales"], ["y"], name="up", mode="cubic", exclude_outside=1)
     scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 2, 2])
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 2, 2])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
     graph = helper.make_graph([node], "g", [x], [y], initializer=[scales])
     path = save(tmp_path, helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
-    with pytest.raises(UnsupportedOpError, match="'up'.*tf_crop_and_resize"):
+    with pytest.raises(UnsupportedOpError, match="'up'.*exclude_outside"):
         convert_model(str(path))
 
 
