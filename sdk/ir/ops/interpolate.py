@@ -91,7 +91,7 @@ def sampling_taps(node, x: np.ndarray, in_size: int, scale: float) -> tuple[np.n
         raise _error(node, f"mode {mode!r} is not implemented")
     if antialias:
         start = math.floor(-support / scale) + 1
-        offsets = np.arange(start, 2 - start if mode == "cubic" else start + 2 - 2 * start)
+        offsets = np.arange(start, 2 - start)  # the kernel widened by 1/scale, both sides of x
     else:
         offsets = np.arange(1 - support, support + 1)
     distance = (offsets[None, :] - ratio[:, None]) * (scale if antialias else 1.0)
