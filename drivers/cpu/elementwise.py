@@ -68,12 +68,21 @@ _LOADED: dict[str, object] = {}
 
 
 def kernel_cache_dir() -> Path:
-    """Return the directory generated kernel sources (and numba's caches) live in."""
+    """Return the directory generated kernel sources (and numba's caches) live in.
+
+    ``$KILN_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/kiln/cpu-kernels`` (``~/.cache/...``);
+    a per-user directory under the system temp dir when that one is not writable.
+    """
     root = os.environ.get("KILN_KERNEL_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "kiln", "cpu-kernels")
-    path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    for path in (Path(root), Path(tempfile.gettempdir()) / f"kiln-cpu-kernels-{os.getuid()}"):
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            if os.access(path, os.W_OK):
+                return path
+        except OSError:
+            continue
+    raise CompileError(f"no writable directory for CPU kernels ({root}); set KILN_KERNEL_CACHE")
 
 
 def load_kernel(source: str, name: str = "kernel"):
