@@ -188,8 +188,13 @@ def test_without_gpu_a_user_gets_a_clear_error_and_auto_picks_another_device(gpu
     assert report["auto"] != "GPU"
 
 
-def test_hetero_vpu_gpu_cpu_splits_a_quantized_model_and_matches_reference():
-    model = tiny_cnn(reverse_classes=True)
+@pytest.mark.parametrize("build, on_vpu, on_gpu", [
+    (lambda: tiny_cnn(reverse_classes=True), ("stem", "dw", "pw", "fc"), ("flatten", "prob")),
+    (lambda: tiny_transformer(reverse_tokens=True), ("q", "k", "v", "proj", "ffn1", "ffn2"),
+     ("q/t", "softmax", "merge", "ln")),
+], ids=["cnn", "transformer"])
+def test_hetero_vpu_gpu_cpu_splits_a_quantized_model_and_matches_reference(build, on_vpu, on_gpu):
+    model = build()
     rng = np.random.default_rng(0)
     shape = model.parameters[0].attrs["shape"]
     data = [{"input": rng.standard_normal(shape).astype(np.float32)} for _ in range(4)]
@@ -201,8 +206,8 @@ def test_hetero_vpu_gpu_cpu_splits_a_quantized_model_and_matches_reference():
     placement = compiled.executable.placement
     devices = {s.device for s in placement.subgraphs}
     assert devices == {"VPU", "GPU", "CPU"}
-    assert {placement.devices[n] for n in ("stem", "dw", "pw", "fc")} == {"VPU"}
-    assert placement.devices["flatten"] == placement.devices["prob"] == "GPU"
+    assert {placement.devices[n] for n in on_vpu} == {"VPU"}
+    assert {placement.devices[n] for n in on_gpu} == {"GPU"}
     assert placement.devices["reverse"] == "CPU"
     x = data[0]["input"]
     got = compiled({"input": x})[0]
