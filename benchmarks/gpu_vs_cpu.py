@@ -13,6 +13,13 @@ speed-up over each peer, and the GPU's worst relative error against the CPU devi
 Without a working CUDA GPU it prints why and exits with status 2: numba's CUDA
 simulator runs kernels on the CPU thousands of times slower, so its timings
 would mean nothing.
+
+    .venv/bin/python benchmarks/gpu_vs_cpu.py --plan               # no GPU needed
+
+prints instead what the GPU device compiles each model into: kernels, views, host
+steps, host<->device transfers per inference, and the device memory of one buffer
+arena against one buffer per value. Compiling runs no kernel, so this uses numba's
+CUDA simulator as the device: the plan is the same on a GPU.
 """
 
 from __future__ import annotations
@@ -129,6 +136,29 @@ def print_table(results: list[dict], engines: list[str], device: str) -> None:
         print(f"  {engine}: {results[0][engine]['backend']}" if results else "")
 
 
+def print_plans(models: list[str]) -> None:
+    """Compile each model for the GPU (on numba's CUDA simulator) and print its device plan."""
+    import os
+
+    from numba.core import config
+
+    if "numba.cuda" not in sys.modules:
+        config.ENABLE_CUDASIM = True
+    os.environ["KILN_GPU_ALLOW_CUDASIM"] = "1"
+    import kiln
+
+    mib = 1 << 20
+    print(f"{'model':<20}{'kernels':>8}{'views':>6}{'host':>5}{'up':>4}{'down':>5}{'values':>7}"
+          f"{'slots':>6}{'arena MiB':>10}{'unshared MiB':>13}{'workspace MiB':>14}")
+    for name in models:
+        compiled = kiln.Core().compile_model(kiln.convert_model(load_proto(name)), "GPU")
+        program = next(iter(compiled.executable._programs.values()))
+        s = program.summary()
+        print(f"{name:<20}{s['kernel']:>8}{s['view']:>6}{s['host']:>5}{s['upload']:>4}{s['download']:>5}"
+              f"{s['device_values']:>7}{s['slots']:>6}{s['arena_bytes'] / mib:>10.2f}"
+              f"{s['unshared_bytes'] / mib:>13.2f}{s['workspace_bytes'] / mib:>14.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=list(LIGHT + ZOO), choices=LIGHT + ZOO)
@@ -137,7 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write the results to this JSON file")
+    parser.add_argument("--plan", action="store_true",
+                        help="print the compiled device plan of each model instead (no GPU needed)")
     args = parser.parse_args(argv)
+    if args.plan:
+        print_plans(args.models)
+        return 0
     from kiln.drivers.gpu import device
 
     reason = device.unavailable_reason()

@@ -36,7 +36,7 @@ from kiln.drivers.gpu.kernels import (
     node_kernel_supported,
 )
 from kiln.drivers.plugin import Executable
-from kiln.drivers.schedule import Schedule, Step, build_schedule, plan_buffers
+from kiln.drivers.schedule import Schedule, Step, build_schedule, nbytes, plan_buffers
 from kiln.errors import CompileError, KilnError
 from kiln.ir import Model, Node, Output, is_static
 from kiln.ir.evaluate import run_node
@@ -156,6 +156,15 @@ class GpuProgram:
     def device_bytes(self) -> int:
         """Bytes of device memory one arena holds (slots and workspace; weights not counted)."""
         return self.plan.total_bytes + 4 * self.workspace_elements
+
+    def summary(self) -> dict[str, int]:
+        """Return counts of operations by kind, device values, and arena vs one-buffer-per-value bytes."""
+        counts = {kind: sum(op.kind == kind for op in self.operations)
+                  for kind in ("kernel", "view", "host", "upload", "download")}
+        written = [op.port for op in self.operations if op.kind in ("upload", "kernel")]
+        return {**counts, "device_values": len(written), "slots": len(self.plan.slot_bytes),
+                "arena_bytes": self.plan.total_bytes, "workspace_bytes": 4 * self.workspace_elements,
+                "unshared_bytes": sum(nbytes(p) for p in written)}
 
 
 class DeviceArena:

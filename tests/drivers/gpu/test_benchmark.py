@@ -50,3 +50,15 @@ def test_without_gpu_it_says_why_and_measures_nothing(benchmark, monkeypatch, ca
     assert benchmark.main(["--models", "resnet50"]) == 2
     err = capsys.readouterr().err
     assert "nothing measured" in err and "GPU is not available" in err
+
+
+def test_plan_prints_the_device_plan_without_running_kernels(benchmark, capsys):
+    assert benchmark.main(["--plan", "--models", "mobilenet_v2_block", "transformer_layer"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["model", "kernels", "views"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert set(rows) == {"mobilenet_v2_block", "transformer_layer"}
+    for cells in rows.values():
+        kernels, host, up, down = int(cells[1]), int(cells[3]), int(cells[4]), int(cells[5])
+        assert kernels > 0 and host == 0 and up == down == 1
+        assert float(cells[9]) <= float(cells[10])  # the arena never exceeds one buffer per value
