@@ -56,9 +56,7 @@ def _load(i: Instruction, c: VPUConfig) -> Cost:
 def _store(i: Instruction, c: VPUConfig) -> Cost:
     row_bytes = lanes(i, c) * element_bytes(i)
     n_data = i.y_size * i.x_size
-    # Writes are posted: the store engine never waits for DRAM's latency, only for
-    # each beat to be taken (what the RTL does).
-    return Cost(_beats(i, row_bytes, c), dma_write_bytes=n_data * row_bytes)
+    return Cost(c.dram_latency + _beats(i, row_bytes, c), dma_write_bytes=n_data * row_bytes)
 
 
 def _gemm(i: Instruction, c: VPUConfig) -> Cost:
