@@ -1,10 +1,11 @@
 """The GPU plugin: compiles models into numba.cuda kernels over the CPU's device-neutral schedule.
 
 ``query_model`` reports the nodes that run as GPU kernels (convolution, MatMul,
-pooling, Softmax, MVN, fused elementwise chains, Transpose, Concat,
-FakeQuantize and reshapes); ``compile_model`` accepts any model and runs the other nodes' numpy
-reference on the host at subgraph boundaries (unless ``GPU_HOST_FALLBACK`` is
-off), so ``"HETERO:VPU,GPU,CPU"`` puts those nodes on the CPU instead.
+pooling, Softmax, MVN, trailing-axis reductions, fused elementwise chains,
+Transpose, Concat, FakeQuantize) or as free reshapes; ``compile_model`` accepts
+any model and runs the other nodes' numpy reference on the host at subgraph
+boundaries (unless ``GPU_HOST_FALLBACK`` is off), so ``"HETERO:VPU,GPU,CPU"``
+puts those nodes on the CPU instead.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ PROPERTIES = {
 """Properties the GPU understands and their defaults.
 
 ``GPU_HOST_FALLBACK``: run nodes without a GPU kernel on the host (else compiling fails).
-``GPU_TILE``: the GEMM tile edge (threads per block = tile^2).
+``GPU_TILE``: the GEMM thread-block edge (threads per block = tile^2, 1..32).
 """
 
 
