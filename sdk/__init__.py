@@ -24,7 +24,7 @@ from kiln.errors import (
     UnsupportedOpError,
 )
 from kiln.ir import ElementType, Model
-from kiln.runtime import CompiledModel, Core, InferRequest, InferResult
+from kiln.runtime import AsyncInferQueue, CompiledModel, Core, InferRequest, InferResult
 from kiln.runtime.core import read_model
 
 
@@ -59,7 +59,7 @@ def quantize(model: Model, calibration_data, **options) -> Model:
 
 
 __all__ = [
-    "CompileError", "CompiledModel", "Core", "DeviceError", "ElementType", "InferRequest",
+    "AsyncInferQueue", "CompileError", "CompiledModel", "Core", "DeviceError", "ElementType", "InferRequest",
     "InferResult", "InferenceInputError", "KilnError", "Model", "ModelFormatError",
     "ShapeInferenceError", "UnsupportedOpError", "convert_model", "optimize", "quantize",
     "read_model", "save_model",
