@@ -158,6 +158,10 @@ def run(args) -> int:
     report.update({"model": args.model, "device": args.device, "api": args.api, "requests": requests,
                    "hint": hint, "compile_ms": compile_ms, "first_inference_ms": first_ms})
     print_report(report, args.percentile)
+    vpu = vpu_summary(compiled)
+    if vpu:
+        report["vpu"] = vpu
+        print_vpu(vpu, args.pc)
     if args.pc:
         counters = request.get_profiling_info() if args.api == "sync" else queue[0].get_profiling_info()
         print_counters(counters)
@@ -169,6 +173,39 @@ def run(args) -> int:
         write_trace(report.get("counters", []), args.trace, f"{args.model} on {args.device}")
         print(f"trace: {args.trace} (open in https://ui.perfetto.dev)")
     return 0
+
+
+def vpu_summary(compiled) -> list[dict]:
+    """Return, per VPU program the model ran, its simulated cycles, MACs and per-layer rows."""
+    executable = compiled.executable
+    parts = getattr(executable, "executables", None) or [getattr(executable, "inner", executable)]
+    rows = []
+    for part in parts:
+        stats, program = getattr(part, "last_stats", None), getattr(part, "program", None)
+        if stats is None or program is None:
+            continue
+        dim = program.config.dim
+        rows.append({"cycles": stats.cycles, "macs": stats.counters.get("macs", 0), "dim": dim,
+                     "clock_mhz": program.config.clock_mhz, "transport": part.transport_kind,
+                     "utilisation": stats.counters.get("macs", 0) / max(1, stats.cycles * dim * dim),
+                     "layers": part.profiling_info()})
+    return rows
+
+
+def print_vpu(parts: list[dict], per_layer: bool) -> None:
+    """Print the VPU's simulated cycles and MAC utilisation of the last inference."""
+    cycles = sum(p["cycles"] for p in parts)
+    macs = sum(p["macs"] for p in parts)
+    dim, clock = parts[0]["dim"], parts[0]["clock_mhz"]
+    print(f"VPU ({parts[0]['transport']}, {dim}x{dim} at {clock:g} MHz): {cycles:,} cycles per inference "
+          f"({cycles / clock / 1e3:.3f} ms modelled), {macs:,} MACs, "
+          f"MAC utilisation {macs / max(1, cycles * dim * dim):.1%}")
+    if per_layer:
+        print(f"{'VPU layer':40s} {'kind':8s} {'cycles':>12s} {'MACs':>14s} {'util':>6s} {'DMA bytes':>12s}")
+        for part in parts:
+            for r in part["layers"]:
+                print(f"{r['node_name'][:40]:40s} {r['node_type']:8s} {r['cycles']:12,d} {r['macs']:14,d} "
+                      f"{r['utilisation']:6.1%} {r['dma_bytes']:12,d}")
 
 
 def write_trace(counters: list[dict], path: str, title: str) -> None:
@@ -212,12 +249,28 @@ def print_report(report: dict, percentile: float) -> None:
     print(f"throughput:       {report['throughput_fps']:.2f} FPS")
 
 
+def flatten_counters(counters: list[dict]) -> list[dict]:
+    """Return per-layer rows: a HETERO subgraph row (wall time) and, for host devices, its layers."""
+    rows = []
+    for c in counters:
+        if "detail" not in c:
+            rows.append(c)
+            continue
+        rows.append({"node_name": c["name"], "node_type": f"subgraph on {c['device']}",
+                     "exec_type": "HETERO", "real_time_ms": c.get("time_ms", 0.0)})
+        if c["device"] != "VPU":  # VPU layers are reported in simulated cycles above
+            rows += [dict(d, exec_type=f"{d.get('exec_type')} (in {c['name']})") for d in c["detail"]]
+    return rows
+
+
 def print_counters(counters: list[dict]) -> None:
     """Print per-layer counters, slowest first, with each layer's share of the total."""
+    counters = flatten_counters(counters)
+    subgraphs = [c for c in counters if c.get("exec_type") == "HETERO"]
     if not counters:
         print("no per-layer counters (the device reports none)")
         return
-    total = sum(c.get("real_time_ms", 0.0) for c in counters) or 1.0
+    total = sum(c.get("real_time_ms", 0.0) for c in subgraphs or counters) or 1.0
     print(f"\nper-layer counters (last inference, {total:.2f} ms in {len(counters)} steps):")
     print(f"{'layer':40s} {'type':36s} {'kernel':26s} {'ms':>8s} {'%':>6s}")
     for c in sorted(counters, key=lambda c: -c.get("real_time_ms", 0.0)):
