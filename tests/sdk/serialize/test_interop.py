@@ -126,3 +126,41 @@ def test_openvino_ir_of_a_light_model_runs_in_kiln(path, tmp_path):
 @pytest.mark.parametrize("path", LIGHT, ids=lambda p: os.path.basename(p)[:-5])
 def test_openvino_ir_of_every_light_model_runs_in_kiln(path, tmp_path):
     _openvino_light(path, tmp_path)
+
+
+def _zoo_names():
+    try:
+        import kiln.zoo
+    except ImportError:
+        return []
+    return kiln.zoo.names()
+
+
+def _zoo_feeds(session):
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for item in session.get_inputs():
+        shape = [d if isinstance(d, int) else 1 for d in item.shape]
+        feeds[item.name] = (rng.integers(0, 100, shape).astype(np.int64) if "int" in item.type
+                            else rng.standard_normal(shape).astype(np.float32))
+    return feeds
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _zoo_names())
+def test_zoo_models_both_ways(name, tmp_path, assert_same_model):
+    """Kiln's optimized IR of a zoo model runs in OpenVINO like its ONNX file; OpenVINO's IR runs in Kiln."""
+    import kiln.zoo
+
+    onnx_path = tmp_path / f"{name}.onnx"
+    kiln.zoo.save(name, onnx_path)
+    feeds = _zoo_feeds(ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]))
+    model = optimize(convert_model(onnx_path))
+    save_ir(model, tmp_path / "kiln.xml")
+    assert_same_model(model, read_ir(tmp_path / "kiln.xml"))
+    for want, have in zip(run_openvino(onnx_path, feeds), run_openvino(tmp_path / "kiln.xml", feeds)):
+        np.testing.assert_allclose(have, want, rtol=1e-4, atol=1e-4)
+    ov.save_model(ov.convert_model(str(onnx_path)), str(tmp_path / "openvino.xml"), compress_to_fp16=False)
+    from_openvino = read_ir(tmp_path / "openvino.xml")
+    for want, have in zip(run_onnxruntime(onnx_path, feeds), evaluate(from_openvino, feeds)):
+        np.testing.assert_allclose(have, want, rtol=1e-4, atol=1e-4)
