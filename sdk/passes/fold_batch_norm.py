@@ -110,11 +110,12 @@ def _fold(anchor: Node, users: Consumers, names: set[str]) -> None:
         return
     weights = _constant_weights(anchor)
     dtype = weights.dtype
+    factor = scale.astype(dtype)  # scale the weights in their own precision, as OpenVINO does
     if anchor.type_name == "MatMul":
         column = (slice(None), None) if anchor.attrs.get("transpose_b") else (None, slice(None))
-        folded = weights * scale[column]
+        folded = weights * factor[column]
     else:
-        folded = _scale_filters(weights, scale, anchor.type_name == "GroupConvolution")
+        folded = _scale_filters(weights, factor, anchor.type_name == "GroupConvolution")
     old_weights = anchor.inputs[1]
     anchor.inputs[1] = constant(folded.astype(dtype),
                                 name=unique_name(names, f"{old_weights.node.name}/folded"))
