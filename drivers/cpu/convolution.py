@@ -67,11 +67,23 @@ def valid_columns(kw, dw, pw, sw, out_w, width):
     return lo, hi
 
 
+@numba.njit(inline="always")
+def _activate(v, act, lo, hi):
+    """Return ``v`` clamped to [lo, hi] when ``act`` (NaN stays NaN), else ``v``."""
+    if act:
+        if v < lo:
+            return lo
+        if v > hi:
+            return hi
+    return v
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
-def depthwise(x, w, sh, sw, dh, dw, ph, pw, out):
+def depthwise(x, w, sh, sw, dh, dw, ph, pw, bias, act, lo, hi, out):
     """Depthwise convolution: ``x`` [N, C, H, W], ``w`` [C*m, kh, kw] -> ``out`` [N, C*m, Ho, Wo] (f32).
 
-    Output channel ``k`` reads input channel ``k // m`` (channel multiplier ``m``).
+    Output channel ``k`` reads input channel ``k // m`` (channel multiplier ``m``), then
+    gets ``bias[k]`` added and, when ``act``, is clamped to [lo, hi] (ReLU: [0, inf]).
     Each output row accumulates in a local row; the inner loops run over slices that
     start at a non-negative offset so they vectorize (no negative-index wraparound).
     """
@@ -79,24 +91,26 @@ def depthwise(x, w, sh, sw, dh, dw, ph, pw, out):
     c_out, kh, kw = w.shape
     mult = c_out // c_in
     out_h, out_w = out.shape[2], out.shape[3]
-    lo, hi = valid_columns(kw, dw, pw, sw, out_w, width)
+    lo32, hi32 = np.float32(lo), np.float32(hi)
+    lo_cols, hi_cols = valid_columns(kw, dw, pw, sw, out_w, width)
     for job in numba.prange(n * c_out):
         b = job // c_out
         k = job % c_out
         xc = x[b, k // mult]
         oc = out[b, k]
         wk = w[k]
+        bk = bias[k]
         acc = np.empty(out_w, np.float32)
         for oh in range(out_h):
-            acc[:] = 0.0
+            acc[:] = bk
             for i in range(kh):
                 ih = oh * sh - ph + i * dh
                 if ih < 0 or ih >= height:
                     continue
                 xr = xc[ih]
                 for j in range(kw):
-                    a0 = lo[j]
-                    count = hi[j] - a0
+                    a0 = lo_cols[j]
+                    count = hi_cols[j] - a0
                     if count <= 0:
                         continue
                     wv = wk[i, j]
@@ -109,11 +123,13 @@ def depthwise(x, w, sh, sw, dh, dw, ph, pw, out):
                         xs = xr[a0 * sw + j * dw - pw:]
                         for t in range(count):
                             ac[t] += wv * xs[t * sw]
-            oc[oh, :] = acc
+            orow = oc[oh]
+            for t in range(out_w):
+                orow[t] = _activate(acc[t], act, lo32, hi32)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def depthwise_stride1(x, w, dh, dw, ph, pw, out):
+def depthwise_stride1(x, w, dh, dw, ph, pw, bias, act, lo, hi, out):
     """Depthwise convolution with stride 1 (same contract as :func:`depthwise`).
 
     Each channel is copied into a zero-padded plane of row pitch ``wp``; every tap is
@@ -124,6 +140,7 @@ def depthwise_stride1(x, w, dh, dw, ph, pw, out):
     c_out, kh, kw = w.shape
     mult = c_out // c_in
     out_h, out_w = out.shape[2], out.shape[3]
+    lo32, hi32 = np.float32(lo), np.float32(hi)
     wp = max(width + 2 * pw, out_w + (kw - 1) * dw)
     hp = max(height + 2 * ph, out_h + (kh - 1) * dh + 1)
     length = out_h * wp
@@ -134,7 +151,7 @@ def depthwise_stride1(x, w, dh, dw, ph, pw, out):
         pad = np.zeros(hp * wp, np.float32)
         for r in range(height):
             pad[(r + ph) * wp + pw:(r + ph) * wp + pw + width] = xc[r]
-        acc = np.zeros(length, np.float32)
+        acc = np.full(length, bias[k], np.float32)
         for i in range(kh):
             for j in range(kw):
                 wv = w[k, i, j]
@@ -143,7 +160,76 @@ def depthwise_stride1(x, w, dh, dw, ph, pw, out):
                     acc[t] += wv * src[t]
         oc = out[b, k]
         for oh in range(out_h):
-            oc[oh, :] = acc[oh * wp:oh * wp + out_w]
+            orow = oc[oh]
+            for t in range(out_w):
+                orow[t] = _activate(acc[oh * wp + t], act, lo32, hi32)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def depthwise3x3(x, w, s, ph, pw, bias, act, lo, hi, threads, out):
+    """Depthwise 3x3 convolution, stride ``s``, dilation 1 (same contract as :func:`depthwise`).
+
+    Each channel is copied into ``s*s`` zero-padded phase planes of pitch ``wq``
+    (plane ``(a, c)`` holds the padded input's rows ``R*s + a``, columns ``U*s + c``;
+    one scratch per thread, borders zeroed once). Tap (i, j) of output (oh, t) is then
+    plane ``(i % s, j % s)`` at flat index ``oh*wq + t`` plus a constant, so the channel
+    is one long vectorized loop holding all nine products in registers, computed on
+    the pitch ``wq`` and compacted with the bias and clamp. ``threads`` (numba's
+    current thread count) runs of channels each reuse one scratch.
+    """
+    n, c_in, height, width = x.shape
+    c_out = w.shape[0]
+    mult = c_out // c_in
+    out_h, out_w = out.shape[2], out.shape[3]
+    lo32, hi32 = np.float32(lo), np.float32(hi)
+    reach = 2 // s
+    hq = max(out_h + reach + 1, (height - 1 + ph) // s + 1)
+    wq = max(out_w + reach, (width - 1 + pw) // s + 1)
+    plane = hq * wq
+    length = out_h * wq
+    offsets = np.empty(9, np.int64)
+    for i in range(3):
+        for j in range(3):
+            offsets[i * 3 + j] = ((i % s) * s + j % s) * plane + (i // s) * wq + j // s
+    o00, o01, o02, o10, o11, o12, o20, o21, o22 = (offsets[0], offsets[1], offsets[2], offsets[3],
+                                                   offsets[4], offsets[5], offsets[6], offsets[7],
+                                                   offsets[8])
+    jobs = n * c_out
+    chunks = max(min(jobs, threads), 1)
+    for chunk in numba.prange(chunks):
+        q = np.zeros(s * s * plane, np.float32)
+        acc = np.empty(length, np.float32)
+        for job in range(jobs * chunk // chunks, jobs * (chunk + 1) // chunks):
+            b = job // c_out
+            k = job % c_out
+            xc = x[b, k // mult]
+            for r in range(height):
+                rr = r + ph
+                row = ((rr % s) * s) * plane + (rr // s) * wq
+                xr = xc[r]
+                for c0 in range(min(s, width)):
+                    cc = c0 + pw
+                    count = (width - c0 + s - 1) // s
+                    dest = q[row + (cc % s) * plane + cc // s:]
+                    src = xr[c0:]
+                    for u in range(count):
+                        dest[u] = src[u * s]
+            w00, w01, w02 = w[k, 0, 0], w[k, 0, 1], w[k, 0, 2]
+            w10, w11, w12 = w[k, 1, 0], w[k, 1, 1], w[k, 1, 2]
+            w20, w21, w22 = w[k, 2, 0], w[k, 2, 1], w[k, 2, 2]
+            q00, q01, q02 = q[o00:o00 + length], q[o01:o01 + length], q[o02:o02 + length]
+            q10, q11, q12 = q[o10:o10 + length], q[o11:o11 + length], q[o12:o12 + length]
+            q20, q21, q22 = q[o20:o20 + length], q[o21:o21 + length], q[o22:o22 + length]
+            for e in range(length):
+                acc[e] = (w00 * q00[e] + w01 * q01[e] + w02 * q02[e] + w10 * q10[e] + w11 * q11[e]
+                          + w12 * q12[e] + w20 * q20[e] + w21 * q21[e] + w22 * q22[e])
+            bk = bias[k]
+            oc = out[b, k]
+            for oh in range(out_h):
+                orow = oc[oh]
+                arow = acc[oh * wq:oh * wq + out_w]
+                for t in range(out_w):
+                    orow[t] = _activate(arow[t] + bk, act, lo32, hi32)
 
 
 @dataclasses.dataclass
@@ -197,6 +283,8 @@ class Convolution:
             and g.groups == g.c_in
         if self.depthwise:
             self.w = np.ascontiguousarray(w.reshape(g.c_out, g.kh, g.kw))
+            self.bias = np.zeros(g.c_out, np.float32)
+            self.clamp: tuple[float, float] | None = None
         else:
             cog = g.c_out // g.groups
             self.w = [np.ascontiguousarray(w[k * cog:(k + 1) * cog].reshape(cog, -1))
@@ -225,6 +313,13 @@ class Convolution:
         if self.shifted:
             self.w_taps = np.ascontiguousarray(self.w_taps * scale[None, :, None])
 
+    def fuse_bias_clamp(self, bias: np.ndarray, clamp: tuple[float, float] | None) -> None:
+        """Depthwise only: add ``bias`` [C_out] to each output channel, then clamp to ``clamp`` (lo, hi)."""
+        if not self.depthwise:
+            raise CompileError("only the depthwise kernel applies a bias and clamp itself")
+        self.bias = np.ascontiguousarray(self.bias + np.asarray(bias, np.float32))
+        self.clamp = clamp
+
     @property
     def workspace_bytes(self) -> int:
         """Bytes of scratch (unfolded or padded input, accumulator) one call needs; 0 when none."""
@@ -247,10 +342,15 @@ class Convolution:
                 self._run_shifted(x[b], out[b], workspace, team)
             return
         if self.depthwise:
-            if g.sh == g.sw == 1:
-                depthwise_stride1(x, self.w, g.dh, g.dw, g.ph, g.pw, out)
+            act = self.clamp is not None
+            lo, hi = self.clamp if act else (0.0, 0.0)
+            if g.kh == g.kw == 3 and g.dh == g.dw == 1 and g.sh == g.sw and g.sh > 1:
+                depthwise3x3(x, self.w, g.sh, g.ph, g.pw, self.bias, act, lo, hi, numba.get_num_threads(),
+                             out)
+            elif g.sh == g.sw == 1:
+                depthwise_stride1(x, self.w, g.dh, g.dw, g.ph, g.pw, self.bias, act, lo, hi, out)
             else:
-                depthwise(x, self.w, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, out)
+                depthwise(x, self.w, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, self.bias, act, lo, hi, out)
             return
         x = np.ascontiguousarray(x)
         cig = g.c_in // g.groups

@@ -63,6 +63,35 @@ def anchor_kernel(node: Node, constants: dict, used: set[Output]):
     return None
 
 
+def _per_channel_constant(chain: Chain, index: int, channels: int) -> np.ndarray | None:
+    """Return constant ``index`` as a [channels] vector if it broadcasts as [1, C, 1, 1]; else None."""
+    if index <= 0 or isinstance(chain.operands[index], Output):
+        return None
+    value = np.asarray(chain.operands[index], np.float32)
+    if value.ndim > 4:
+        return None
+    padded = value.reshape((1,) * (4 - value.ndim) + value.shape)
+    if padded.shape[0] != 1 or padded.shape[2:] != (1, 1) or padded.shape[1] not in (1, channels):
+        return None
+    return np.broadcast_to(padded.reshape(-1), (channels,))
+
+
+def _drop_leading_ops(chain: Chain, count: int) -> Chain | None | bool:
+    """Return ``chain`` without its first ``count`` ops, whose result the anchor output (operand 0) becomes.
+
+    None when no op is left; False when a later op reads operand 0 or an earlier dropped result.
+    """
+    ops = []
+    for op in chain.ops[count:]:
+        args = []
+        for a in op.args:
+            if a == 0 or (a < 0 and ~a < count - 1):
+                return False
+            args.append(0 if a == ~(count - 1) else (a + count if a < 0 else a))
+        ops.append(ChainOp(op.name, tuple(args), op.params))
+    return Chain(chain.operands, ops, chain.shape) if ops else None
+
+
 def fold_channel_scale(step: Step, kernel) -> None:
     """Fold an epilogue's leading per-output-channel multiply into the convolution weights."""
     chain = step.chain
@@ -72,20 +101,41 @@ def fold_channel_scale(step: Step, kernel) -> None:
     if first.name != "mul" or 0 not in first.args:
         return
     other = first.args[1] if first.args[0] == 0 else first.args[0]
-    if other <= 0 or isinstance(chain.operands[other], Output):
+    scale = _per_channel_constant(chain, other, kernel.g.c_out)
+    rest = _drop_leading_ops(chain, 1)
+    if scale is None or rest is False:
         return
-    scale = np.asarray(chain.operands[other], np.float32)
-    c_out = kernel.g.c_out
-    padded = scale.reshape((1,) * (4 - scale.ndim) + scale.shape) if scale.ndim <= 4 else scale
-    if padded.ndim != 4 or padded.shape[0] != 1 or padded.shape[2:] != (1, 1) \
-            or padded.shape[1] not in (1, c_out):
+    kernel.scale_weights(scale)
+    step.chain = rest
+
+
+def fold_bias_clamp(step: Step, kernel) -> None:
+    """Fold a depthwise convolution's leading per-channel bias Add (and a Relu/Clamp on it) into it."""
+    chain = step.chain
+    if not isinstance(kernel, Convolution) or not kernel.depthwise or chain is None or not chain.ops:
         return
-    kernel.scale_weights(np.broadcast_to(padded.reshape(-1), (c_out,)))
-    ops = []
-    for op in chain.ops[1:]:  # op k becomes op k-1; the dropped op's result is the anchor output
-        ops.append(ChainOp(op.name, tuple(0 if a == -1 else (a + 1 if a < -1 else a) for a in op.args),
-                           op.params))
-    step.chain = Chain(chain.operands, ops, chain.shape) if ops else None
+    first = chain.ops[0]
+    if first.name != "add" or 0 not in first.args or len(first.args) != 2:
+        return
+    other = first.args[1] if first.args[0] == 0 else first.args[0]
+    bias = _per_channel_constant(chain, other, kernel.g.c_out)
+    if bias is None:
+        return
+    clamp, count = None, 1
+    if len(chain.ops) > 1 and chain.ops[1].args == (-1,):
+        second = chain.ops[1]
+        if second.name == "relu":
+            clamp, count = (0.0, float("inf")), 2
+        elif second.name == "clamp":
+            clamp, count = (float(second.params[0]), float(second.params[1])), 2
+    rest = _drop_leading_ops(chain, count)
+    if rest is False and count == 2:
+        clamp, count = None, 1
+        rest = _drop_leading_ops(chain, 1)
+    if rest is False:
+        return
+    kernel.fuse_bias_clamp(bias, clamp)
+    step.chain = rest
 
 
 class CpuStep:
@@ -116,6 +166,7 @@ class CpuProgram:
         for step in self.schedule.steps:
             if step.kind == "anchor":
                 fold_channel_scale(step, kernels[id(step.node)])
+                fold_bias_clamp(step, kernels[id(step.node)])
         owns = lambda s: s.kind != "node"  # noqa: E731
         self.aliases = concat_in_place(self.schedule, owns)
         self.plan = plan_buffers(self.schedule, owns, aliases=self.aliases)

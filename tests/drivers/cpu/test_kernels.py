@@ -64,6 +64,29 @@ def test_depthwise_convolution_with_relu6_epilogue(stride, pad, multiplier, dila
           {"numba_depthwise"})
 
 
+@pytest.mark.parametrize("kernel,stride,pads,activation", [
+    (3, 2, ([1, 1], [0, 0]), "Relu"), (3, 3, ([1, 0], [1, 2]), None), (3, 2, ([0, 1], [2, 1]), "Clamp"),
+    (5, 2, ([2, 2], [2, 2]), "Relu"), (3, 1, ([0, 1], [1, 0]), None)])
+def test_depthwise_folds_bias_and_activation(kernel, stride, pads, activation):
+    rng = np.random.default_rng(kernel * 10 + stride)
+    channels = 5
+    x = parameter("x", F32, (2, channels, 12, 9))
+    w = const(rng, (channels, 1, 1, kernel, kernel))
+    conv = make("GroupConvolution", x.output(0), w, strides=[stride] * 2, dilations=[1, 1],
+                pads_begin=pads[0], pads_end=pads[1])
+    y = make("Add", const(rng, (channels, 1, 1)), conv.output(0))
+    if activation == "Relu":
+        y = make("Relu", y.output(0))
+    elif activation == "Clamp":
+        y = make("Clamp", y.output(0), min=-0.5, max=0.5)
+    y = make("Multiply", y.output(0), const(rng, (1, channels, 1, 1)))  # stays in the epilogue
+    inputs = [rng.standard_normal((2, channels, 12, 9)).astype(np.float32)]
+    executable = check(Model([y.output(0)], [x]), inputs, {"numba_depthwise"})
+    step = next(s for s in executable._programs[((2, channels, 12, 9),)].steps
+                if s.exec_type == "numba_depthwise")
+    assert [op.name for op in step.step.chain.ops] == ["mul"]
+
+
 def test_conv_batchnorm_residual_relu_fuse_into_one_step():
     rng = np.random.default_rng(1)
     x = parameter("x", F32, (1, 8, 10, 10))
