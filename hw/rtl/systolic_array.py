@@ -22,7 +22,8 @@ class SystolicArray(wiring.Component):
     wrap-around, together with the ``tag`` and ``valid`` it entered with. Rows
     are skewed on entry and de-skewed on exit inside the array, so callers see
     whole vectors. Two weight banks let the next W be written while rows use the
-    other: a row multiplies with the bank named by its ``x_bank``.
+    other: a row multiplies with the bank named by its ``x_bank``. Write a bank only
+    when no row using it has entered within the last ``array_latency(dim)`` cycles.
 
     Ports:
         x (In, DIM x signed 8): input row; lane k multiplies weight row k.

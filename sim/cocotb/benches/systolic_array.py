@@ -75,9 +75,11 @@ async def rows_match_numpy(dut):
         use_bank = phase % 2
         pending = [(k, extreme_matrix(rng, (dim,))) for k in range(dim)] if phase else []
         new_weights = weights[1 - use_bank].copy()
-        for _ in range(rows):
+        for step in range(rows):
             await RisingEdge(dut.clk)
-            if pending and rng.random() < 0.5:
+            # The other bank was used by the previous phase: rewrite it once those rows
+            # have left the array (the array's contract), while this phase streams.
+            if pending and step >= array_latency(dim) and rng.random() < 0.5:
                 k, row = pending.pop(0)
                 new_weights[k] = row
                 await tb.write_weight_row(1 - use_bank, k, row)
