@@ -78,31 +78,63 @@ def build_bitstream(board: Board, config, out_dir: str | Path, *, dram_bytes: in
         pll = ecp5_pll_setting(clock_hz / 1e6, clock_mhz)
         clock_hz = pll.output_mhz * 1e6
     try:
-        top = board_top(config, dram_bytes=dram_bytes, clock_hz=clock_hz, baud=baud)
+        board_top(config, dram_bytes=dram_bytes, clock_hz=clock_hz, baud=baud)
     except ValueError as error:
         raise FpgaFlowError(f"{board.name}: {error}") from None
-    platform = board.platform()
-    plan = platform.prepare(
-        BoardDesign(top, pll), name=DESIGN_NAME,
-        nextpnr_opts=f"--report {DESIGN_NAME}.report.json --timing-allow-fail",
-    )
+
+    def run(synth_opts: str) -> int:
+        top = board_top(config, dram_bytes=dram_bytes, clock_hz=clock_hz, baud=baud)
+        return _run_tools(board, BoardDesign(top, pll), out, synth_opts, progress)
+
+    started = time.monotonic()
+    notes = []
+    (out / "build.log").write_text("")
+    returncode = run("")
+    if returncode != 0 and _abc9_crashed(out):
+        # Yosys's ABC9 pass can stop on an internal assertion for large designs; the
+        # classic ABC mapping is slower to meet timing but correct.
+        notes.append("Yosys's abc9 stopped on an internal assertion; synthesised with "
+                     "synth_ecp5 -noabc9 (see kiln_vpu.abc9-crash.rpt)")
+        (out / f"{DESIGN_NAME}.rpt").rename(out / f"{DESIGN_NAME}.abc9-crash.rpt")
+        returncode = run("-noabc9")
+    if returncode != 0:
+        stage = _current_stage(out, _stages(board))
+        raise FpgaFlowError(
+            f"{board.name}: {stage.name} failed (exit {returncode}){_overuse(out)}; "
+            f"see {out / 'build.log'} and {out / (DESIGN_NAME + stage.marker)}")
+    report = parse_build(out, DESIGN_NAME, board, config, dram_bytes=dram_bytes, baud=baud,
+                         seconds=time.monotonic() - started)
+    if notes:
+        report.notes[:0] = notes
+        report.write(out)
+    return report
+
+
+def _run_tools(board: Board, design, out: Path, synth_opts: str, progress: bool) -> int:
+    """Generate the build files for ``design`` into ``out`` and run the tools; return the status."""
+    options = {"nextpnr_opts": f"--report {DESIGN_NAME}.report.json --timing-allow-fail"}
+    if synth_opts:
+        options["synth_opts"] = synth_opts
+    plan = board.platform().prepare(design, name=DESIGN_NAME, **options)
     plan.extract(out)
-    script = f"build_{DESIGN_NAME}.sh"
     stages = _stages(board)
     for stage in stages:
         (out / f"{DESIGN_NAME}{stage.marker}").unlink(missing_ok=True)
-    started = time.monotonic()
-    with open(out / "build.log", "w") as console:
-        process = subprocess.Popen(["sh", script], cwd=out, env=toolchain_env(board),
-                                   stdout=console, stderr=subprocess.STDOUT)
+    with open(out / "build.log", "a") as console:
+        process = subprocess.Popen(["sh", f"build_{DESIGN_NAME}.sh"], cwd=out,
+                                   env=toolchain_env(board), stdout=console,
+                                   stderr=subprocess.STDOUT)
         _follow(process, out, stages, board.name, progress)
-    if process.returncode != 0:
-        stage = _current_stage(out, stages)
-        raise FpgaFlowError(
-            f"{board.name}: {stage.name} failed (exit {process.returncode}){_overuse(out)}; "
-            f"see {out / 'build.log'} and {out / (DESIGN_NAME + stage.marker)}")
-    return parse_build(out, DESIGN_NAME, board, config, dram_bytes=dram_bytes, baud=baud,
-                       seconds=time.monotonic() - started)
+    return process.returncode
+
+
+def _abc9_crashed(out: Path) -> bool:
+    """Return True when Yosys stopped on an internal assertion while running ABC9."""
+    log = out / f"{DESIGN_NAME}.rpt"
+    if not log.exists() or (out / f"{DESIGN_NAME}.tim").exists():
+        return False
+    tail = log.read_text(errors="replace")[-20000:]
+    return "ERROR: Assert" in tail and "ABC9" in tail.upper()
 
 
 def _overuse(out: Path) -> str:

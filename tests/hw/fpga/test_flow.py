@@ -123,3 +123,34 @@ def test_cli_refuses_an_illegal_config(tmp_path, capsys):
     assert main(["hw", "bitstream", "--board", "ulx3s-85f", "--dim", "3",
                  "--out", str(tmp_path)]) == 1
     assert "VPUConfig.dim" in capsys.readouterr().err
+
+
+ABC9_CRASH = """\
+2.46.22.6. Executing AIGER frontend.
+Removed 81907 unused cells and 158696 unused wires.
+
+2.46.22.7. Executing ABC_OPS_REINTEGRATE pass (reintegrate ABC mapped design into module).
+2.46.22.5. Executing ABC9.
+ERROR: Assert `GetSize(conn.first) == GetSize(conn.second)' failed in kernel/rtlil.cc:3091.
+"""
+
+
+def test_an_abc9_crash_is_recognised_for_the_noabc9_retry(tmp_path):
+    from kiln.hw.fpga.flow import _abc9_crashed
+
+    (tmp_path / "kiln_vpu.rpt").write_text(ABC9_CRASH)
+    assert _abc9_crashed(tmp_path)
+    (tmp_path / "kiln_vpu.rpt").write_text("ERROR: Module `\\\\foo' referenced but not found\n")
+    assert not _abc9_crashed(tmp_path)
+
+
+def test_a_failing_tool_is_named_with_its_log(tmp_path, monkeypatch):
+    from kiln.hw.fpga.flow import build_bitstream
+
+    monkeypatch.setenv("YOSYS", "false")
+    target = board("ulx3s-85f")
+    config = dataclasses.replace(target.config, dim=2, sp_depth=64, acc_depth=64,
+                                 dram_bus_bytes=4)
+    with pytest.raises(FpgaFlowError, match=r"synthesis \(yosys\) failed \(exit 1\).*build.log"):
+        build_bitstream(target, config, tmp_path, dram_bytes=1024, progress=False)
+    assert (tmp_path / "build_kiln_vpu.sh").exists()
