@@ -12,7 +12,7 @@ import dataclasses
 
 import numba
 import numpy as np
-from kiln.drivers.cpu.gemm import MIN_FLOPS_PER_THREAD, gemm_block
+from kiln.drivers.cpu.gemm import BLAS, MIN_FLOPS_PER_THREAD, gemm_block
 from kiln.errors import CompileError
 from kiln.ir import Node
 from kiln.ir.ops.convolution import window_geometry
@@ -289,6 +289,7 @@ class Convolution:
             cog = g.c_out // g.groups
             self.w = [np.ascontiguousarray(w[k * cog:(k + 1) * cog].reshape(cog, -1))
                       for k in range(g.groups)]
+            self.w_at = [m.ctypes.data for m in self.w]
         self.pointwise = (g.kh == g.kw == 1 and g.sh == g.sw == 1 and g.ph == g.pw == 0)
         self.cols_shape = (w.shape[1] * g.kh * g.kw, g.out_h * g.out_w)
         # stride-1 KxK on maps of 14x14 and up with 64+ input channels: K*K shifted GEMMs beat
@@ -310,6 +311,7 @@ class Convolution:
             return
         cog = self.g.c_out // self.g.groups
         self.w = [np.ascontiguousarray(w * scale[k * cog:(k + 1) * cog, None]) for k, w in enumerate(self.w)]
+        self.w_at = [m.ctypes.data for m in self.w]
         if self.shifted:
             self.w_taps = np.ascontiguousarray(self.w_taps * scale[None, :, None])
 
@@ -357,6 +359,11 @@ class Convolution:
         cog = g.c_out // g.groups
         cols = None if self.pointwise else workspace[:self.cols_shape[0] * self.cols_shape[1]].reshape(
             self.cols_shape)
+        k_dim, hw = self.cols_shape
+        if BLAS is not None and out.flags.c_contiguous and x.dtype == out.dtype == np.float32 and (
+                team is None or team.threads == 1 or 2 * cog * k_dim * hw < 2 * MIN_FLOPS_PER_THREAD):
+            self._run_at(x, out, cols)
+            return
         for b in range(x.shape[0]):
             for k in range(g.groups):
                 xs = x[b, k * cig:(k + 1) * cig]
@@ -367,6 +374,25 @@ class Convolution:
                     src = cols
                 gemm(self.w[k], src, out[b, k * cog:(k + 1) * cog].reshape(cog, -1))
 
+
+    def _run_at(self, x: np.ndarray, out: np.ndarray, cols: np.ndarray | None) -> None:
+        """Run the grouped/unfolded GEMMs on the calling thread, straight to BLAS by address (f32)."""
+        g = self.g
+        cig, cog = g.c_in // g.groups, g.c_out // g.groups
+        k_dim, hw = self.cols_shape
+        plane_in = x.shape[2] * x.shape[3]
+        x_at, out_at = x.ctypes.data, out.ctypes.data
+        cols_at = cols.ctypes.data if cols is not None else 0
+        for b in range(x.shape[0]):
+            for k in range(g.groups):
+                if self.pointwise:
+                    src = x_at + (b * g.c_in + k * cig) * plane_in * 4
+                else:
+                    unfold(x[b, k * cig:(k + 1) * cig], g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw,
+                           g.out_h, g.out_w, cols)
+                    src = cols_at
+                BLAS.sgemm_at(cog, hw, k_dim, self.w_at[k], k_dim, src, hw,
+                              out_at + (b * g.c_out + k * cog) * hw * 4, hw)
 
     def _run_shifted(self, x: np.ndarray, out: np.ndarray, workspace: np.ndarray, team) -> None:
         """One sample by shifted GEMMs: copy ``x`` [C, H, W] into a zero-padded plane of row pitch
