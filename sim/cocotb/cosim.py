@@ -24,12 +24,12 @@ from kiln.hw.rtl.vpu import VPU
 from kiln.hw.verilog import component_verilog
 
 from .errors import CosimMismatchError, RtlSimulationError, WatchdogError
-from .runner import VerilatorDesign, cache_root
+from .runner import SIMULATORS, VerilatorDesign, cache_root
 
 BENCH = "kiln.sim.cocotb.benches.vpu_program"
 DEFAULT_MAX_CYCLES = 5_000_000
 
-_designs: dict[tuple[VPUConfig, str | None], VerilatorDesign] = {}
+_designs: dict[tuple[VPUConfig, str | None, str], VerilatorDesign] = {}
 
 
 def _design_sources_digest() -> str:
@@ -57,11 +57,18 @@ def vpu_verilog(config: VPUConfig) -> str:
     return verilog
 
 
-def vpu_design(config: VPUConfig, waveform: str | None = None) -> VerilatorDesign:
-    """Return the Verilator build of ``VPU(config)`` (compiled on first use, then cached)."""
-    key = (config, waveform)
+def vpu_design(config: VPUConfig, waveform: str | None = None,
+               simulator: str = "verilator") -> VerilatorDesign:
+    """Return the simulator build of ``VPU(config)`` (compiled on first use, then cached).
+
+    ``simulator`` is "verilator" (default) or "icarus" (where iverilog is installed).
+    """
+    if simulator not in SIMULATORS:
+        raise RtlSimulationError(f"unknown simulator {simulator!r}; use one of "
+                                 f"{', '.join(SIMULATORS)}")
+    key = (config, waveform, simulator)
     if key not in _designs:
-        _designs[key] = VerilatorDesign(vpu_verilog(config), "vpu", waveform=waveform)
+        _designs[key] = SIMULATORS[simulator](vpu_verilog(config), "vpu", waveform=waveform)
     return _designs[key]
 
 
@@ -83,7 +90,7 @@ class RtlRun:
 def run_rtl(config: VPUConfig, dram: np.ndarray, program_address: int, instruction_count: int,
             *, max_cycles: int = DEFAULT_MAX_CYCLES, waveform: str | Path | None = None,
             dram_latency: int | tuple[int, int] | None = None, ready_probability: float = 1.0,
-            seed: int = 0) -> RtlRun:
+            seed: int = 0, simulator: str = "verilator") -> RtlRun:
     """Run a program already in ``dram`` (uint8, left unchanged) on the RTL VPU.
 
     The DRAM model answers reads ``dram_latency`` cycles after taking them
@@ -92,7 +99,8 @@ def run_rtl(config: VPUConfig, dram: np.ndarray, program_address: int, instructi
     .vcd or .fst file to dump (a separate, slower build). Raises `WatchdogError`
     (cycles run, instructions retired, the oldest one not retired) when the program
     does not finish within ``max_cycles``, and `RtlSimulationError` naming the error
-    code and instruction index when the VPU stops on an error.
+    code and instruction index when the VPU stops on an error. ``simulator`` picks
+    Verilator (default) or Icarus Verilog.
     """
     dram = np.ascontiguousarray(dram, dtype=np.uint8).reshape(-1)
     wave_format = None
@@ -100,7 +108,7 @@ def run_rtl(config: VPUConfig, dram: np.ndarray, program_address: int, instructi
         wave_format = Path(waveform).suffix.lstrip(".").lower()
         if wave_format not in ("vcd", "fst"):
             raise RtlSimulationError(f"waveform {waveform}: use a .vcd or .fst file name")
-    design = vpu_design(config, wave_format)
+    design = vpu_design(config, wave_format, simulator)
     job = Path(tempfile.mkdtemp(prefix="kiln-rtl-"))
     try:
         latency = config.dram_latency if dram_latency is None else dram_latency
@@ -180,7 +188,8 @@ def writer_of(program: list[isa.Instruction], address: int, config: VPUConfig) -
 
 def cosimulate(program, dram: np.ndarray, config: VPUConfig, *, program_address: int = 0,
                max_cycles: int = DEFAULT_MAX_CYCLES, waveform: str | Path | None = None,
-               ready_probability: float = 1.0, seed: int = 0) -> CosimResult:
+               ready_probability: float = 1.0, seed: int = 0,
+               simulator: str = "verilator") -> CosimResult:
     """Run ``program`` on the RTL and the ISA simulator and check every DRAM byte agrees.
 
     ``program`` is a list of `kiln.hw.isa.Instruction` or its encoding; it is
@@ -203,7 +212,8 @@ def cosimulate(program, dram: np.ndarray, config: VPUConfig, *, program_address:
     machine.dram[:] = image
     model = machine.run(program_address, len(instructions), max_cycles=max_cycles)
     rtl = run_rtl(config, image, program_address, len(instructions), max_cycles=max_cycles,
-                  waveform=waveform, ready_probability=ready_probability, seed=seed)
+                  waveform=waveform, ready_probability=ready_probability, seed=seed,
+                  simulator=simulator)
     differ = np.flatnonzero(rtl.dram != machine.dram)
     if differ.size:
         address = int(differ[0])

@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import sys
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
@@ -239,3 +240,77 @@ class VerilatorDesign:
                 f"{test_module} on {self.toplevel}: failed {result.failed or 'all (no test ran)'}"
                 f"; passed {result.passed}; log in {result.results_file.parent}")
         return result
+
+
+class IcarusDesign(VerilatorDesign):
+    """The same design compiled by Icarus Verilog (``iverilog``), where it is installed.
+
+    A second, independent simulator for the benches: slower than Verilator, but
+    event-driven with 4-state logic. Same `build` / `run` / `check` as
+    `VerilatorDesign`; builds live in ``cache_root()/rtl-icarus/``. No waveforms.
+    """
+
+    def __init__(self, verilog: str, toplevel: str, *, waveform: str | None = None):
+        if shutil.which("iverilog") is None:
+            raise RtlSimulationError("Icarus Verilog (iverilog) is not installed")
+        if waveform is not None:
+            raise RtlSimulationError("waveforms are dumped by the Verilator build only")
+        self.verilog, self.toplevel, self.waveform = verilog, toplevel, None
+        digest = hashlib.sha256(verilog.encode()).hexdigest()[:16]
+        self.build_dir = cache_root() / "rtl-icarus" / f"{toplevel}-{digest}"
+        self._build_args = []
+
+    @property
+    def executable(self) -> Path:
+        """Return the path of the compiled simulation (a vvp file)."""
+        return self.build_dir / "sim.vvp"
+
+    def _runner(self, always: bool):
+        from cocotb_tools.runner import get_runner
+
+        self.build_dir.mkdir(parents=True, exist_ok=True)
+        source = self.build_dir / f"{self.toplevel}.v"
+        if not source.exists():
+            source.write_text(self.verilog)
+        runner = get_runner("icarus")
+        runner.build(sources=[source], hdl_toplevel=self.toplevel, build_dir=self.build_dir,
+                     timescale=("1ns", "1ps"), always=always,
+                     log_file=self.build_dir / "build.log")
+        return runner
+
+    def build(self) -> Path:
+        """Compile the design with iverilog unless a matching build exists."""
+        with _locked(self.build_dir.with_suffix(".lock")):
+            if not self.executable.exists():
+                try:
+                    self._runner(always=True)
+                except (SystemExit, Exception) as error:
+                    raise RtlSimulationError(
+                        f"Icarus build of {self.toplevel} failed; see "
+                        f"{self.build_dir / 'build.log'}") from error
+        return self.build_dir
+
+    def run(self, test_module: str, *, testcase: str | list[str] | None = None,
+            parameters: dict | None = None, seed: int | None = None,
+            work_dir: Path | None = None, waveform_file: Path | None = None) -> BenchResult:
+        """Run the cocotb tests of ``test_module`` under Icarus; see `VerilatorDesign.run`."""
+        self.build()
+        work_dir = Path(work_dir) if work_dir else self.build_dir / "runs" / test_module
+        work_dir.mkdir(parents=True, exist_ok=True)
+        results_file = (work_dir / "results.xml").resolve()
+        env = {"KILN_BENCH_PARAMETERS": json.dumps(parameters or {}),
+               "PYTHONPATH": os.pathsep.join(sys.path)}
+        with _locked(self.build_dir.with_suffix(".lock")):
+            runner = self._runner(always=False)
+        try:
+            runner.test(test_module=test_module, hdl_toplevel=self.toplevel, testcase=testcase,
+                        seed=seed, build_dir=self.build_dir, test_dir=work_dir,
+                        results_xml=str(results_file), extra_env=env,
+                        log_file=work_dir / "sim.log")
+        except (SystemExit, RuntimeError):
+            pass  # the simulator exited non-zero; the results file tells which test failed
+        return read_results(results_file)
+
+
+SIMULATORS = {"verilator": VerilatorDesign, "icarus": IcarusDesign}
+"""HDL simulators by name: the class that builds and runs a design on each."""
