@@ -28,6 +28,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--ready-probability", type=float, default=1.0,
                         help="DRAM back-pressure: chance a request is taken each cycle")
     parser.add_argument("--dram-out", type=Path, help="write the DRAM after the RTL run here")
+    parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
+                        help="HDL simulator (icarus needs iverilog installed)")
     add_config_arguments(parser)
 
 
@@ -64,7 +66,8 @@ def run(args) -> int:
     try:
         result = cosimulate(instructions, dram, config, program_address=address,
                             max_cycles=args.max_cycles, waveform=args.waveform,
-                            ready_probability=args.ready_probability)
+                            ready_probability=args.ready_probability,
+                            simulator=args.simulator)
     except RtlSimulationError as error:
         raise DeviceError(str(error)) from None
     except Exception as error:  # the ISA simulator's own errors name the instruction
