@@ -183,3 +183,42 @@ def random_program(config: VPUConfig, seed: int, rounds: int = 2,
     if cursor[0] > dram_bytes // 2 or out_cursor[0] > dram_bytes:
         raise ValueError("random program does not fit its DRAM")
     return RandomProgram(instructions, dram, 0)
+
+
+def random_dma_program(config: VPUConfig, seed: int, transfers: int = 6,
+                       dram_bytes: int = 64 << 10) -> RandomProgram:
+    """Return a program of LOAD/STORE round trips only: the DMA engines' workout.
+
+    Each transfer LOADs a random block (scratchpad or accumulator, random lanes,
+    padding, strides and byte alignment) and STOREs the written rows elsewhere with
+    other random strides and alignment; a no-op VCLIP relays the load -> store token.
+    """
+    rng = np.random.default_rng(seed)
+    dim = config.dim
+    cursor, out_cursor = [4096], [dram_bytes // 2]
+    sp, acc = _Rows(config.sp_depth), _Rows(config.acc_depth)
+    instructions: list[Instruction] = []
+    for _ in range(transfers):
+        mem = SP if rng.random() < 0.5 else ACC
+        lanes = int(rng.integers(1, dim + 1))
+        load, first, rows = _load(rng, config, mem, sp if mem == SP else acc, cursor,
+                                  lanes=lanes)
+        element = lanes * (1 if mem == SP else 4)
+        x_stride = element + int(rng.integers(0, 6))
+        x_size = int(rng.integers(1, rows + 1))
+        y_size = rows // x_size
+        address = out_cursor[0] + int(rng.integers(0, 16))
+        y_stride = x_stride * x_size + int(rng.integers(0, 7))
+        out_cursor[0] = address + y_stride * y_size + 64
+        store = Instruction(Opcode.STORE, pop_prev=1, mem=mem, src=first, dram=address,
+                            y_size=y_size, x_size=x_size, y_stride=y_stride,
+                            x_stride=x_stride, lanes=0 if lanes == dim else lanes)
+        relay = Instruction(Opcode.VCLIP, pop_prev=1, push_next=1, dst=acc.take(1), count=1,
+                            lo=-(1 << 31), hi=(1 << 31) - 1)
+        instructions += [load.replace(push_next=1), relay, store]
+    instructions.append(Instruction(Opcode.FINISH))
+    if cursor[0] > dram_bytes // 2 or out_cursor[0] > dram_bytes:
+        raise ValueError("random DMA program does not fit its DRAM")
+    dram = np.zeros(dram_bytes, dtype=np.uint8)
+    dram[4096:dram_bytes // 2] = rng.integers(0, 256, dram_bytes // 2 - 4096, dtype=np.uint8)
+    return RandomProgram(instructions, dram, 0)
