@@ -49,9 +49,10 @@ def build_sizes(target, dims, out_root: Path, jobs: int, on_row) -> list[dict]:
         futures = [pool.submit(build_size, target.name, dim, out_root, jobs == 1)
                    for dim in dims]
         for future in as_completed(futures):
-            rows.append(future.result())
-            rows.sort(key=lambda row: row["dim"])
-            print(json.dumps(rows[-1]), flush=True)
+            row = future.result()
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+            rows.sort(key=lambda r: r["dim"])
             on_row(rows)
     return rows
 
@@ -82,6 +83,8 @@ def markdown(target, rows: list[dict], command: str) -> str:
                  if row[name][1] else f"{row[name][0]}" for name in ROWS]
         lines.append(f"| {row['dim']} | {row['dim'] ** 2} | " + " | ".join(cells)
                      + f" | {row['fmax_mhz']:.1f} | {row['seconds']:.0f} |")
+    for row in rows:
+        lines += [f"- DIM {row['dim']}: {note}" for note in row.get("notes", [])]
     lines += ["", "![LUTs and fmax against DIM](fpga_scaling.svg)", ""]
     return "\n".join(lines)
 

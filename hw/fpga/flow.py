@@ -22,6 +22,16 @@ from .report import BuildReport, device_utilisation, parse_build
 
 #: Name of the top module and the prefix of every file the flow writes.
 DESIGN_NAME = "kiln_vpu"
+#: ECP5 synthesis with classic ABC LUT mapping: synth_ecp5 up to its abc9 step, then abc.
+CLASSIC_ABC_ECP5 = {
+    "synth_opts": "-run :map_luts",
+    "script_after_synth": "\n".join([
+        "techmap -map +/lattice/latches_map.v",
+        "abc -lut 4",
+        "clean",
+        f"synth_ecp5 -top {DESIGN_NAME} -run map_cells:",
+    ]),
+}
 
 
 @dataclass(frozen=True)
@@ -82,21 +92,21 @@ def build_bitstream(board: Board, config, out_dir: str | Path, *, dram_bytes: in
     except ValueError as error:
         raise FpgaFlowError(f"{board.name}: {error}") from None
 
-    def run(synth_opts: str) -> int:
+    def run(synthesis: dict[str, str]) -> int:
         top = board_top(config, dram_bytes=dram_bytes, clock_hz=clock_hz, baud=baud)
-        return _run_tools(board, BoardDesign(top, pll), out, synth_opts, progress)
+        return _run_tools(board, BoardDesign(top, pll), out, synthesis, progress)
 
     started = time.monotonic()
     notes = []
     (out / "build.log").write_text("")
-    returncode = run("")
-    if returncode != 0 and _abc9_crashed(out):
-        # Yosys's ABC9 pass can stop on an internal assertion for large designs; the
-        # classic ABC mapping is slower to meet timing but correct.
-        notes.append("Yosys's abc9 stopped on an internal assertion; synthesised with "
-                     "synth_ecp5 -noabc9 (see kiln_vpu.abc9-crash.rpt)")
+    returncode = run({})
+    if returncode != 0 and board.family == "ecp5" and _abc9_crashed(out):
+        # Yosys 0.70's abc9 can stop on an internal assertion for large designs; map the
+        # LUTs with classic ABC instead (synth_lattice has no switch for it).
+        notes.append("Yosys's abc9 stopped on an internal assertion; LUTs mapped with "
+                     "classic abc -lut 4 instead (see kiln_vpu.abc9-crash.rpt)")
         (out / f"{DESIGN_NAME}.rpt").rename(out / f"{DESIGN_NAME}.abc9-crash.rpt")
-        returncode = run("-noabc9")
+        returncode = run(CLASSIC_ABC_ECP5)
     if returncode != 0:
         stage = _current_stage(out, _stages(board))
         raise FpgaFlowError(
@@ -110,11 +120,14 @@ def build_bitstream(board: Board, config, out_dir: str | Path, *, dram_bytes: in
     return report
 
 
-def _run_tools(board: Board, design, out: Path, synth_opts: str, progress: bool) -> int:
-    """Generate the build files for ``design`` into ``out`` and run the tools; return the status."""
-    options = {"nextpnr_opts": f"--report {DESIGN_NAME}.report.json --timing-allow-fail"}
-    if synth_opts:
-        options["synth_opts"] = synth_opts
+def _run_tools(board: Board, design, out: Path, synthesis: dict[str, str],
+               progress: bool) -> int:
+    """Generate the build files for ``design`` into ``out`` and run the tools; return the status.
+
+    ``synthesis`` holds extra Amaranth overrides for the Yosys script.
+    """
+    options = {"nextpnr_opts": f"--report {DESIGN_NAME}.report.json --timing-allow-fail",
+               **synthesis}
     plan = board.platform().prepare(design, name=DESIGN_NAME, **options)
     plan.extract(out)
     stages = _stages(board)
