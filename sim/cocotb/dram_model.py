@@ -35,6 +35,8 @@ class DramModel:
         self.writes = 0
         self.signal["req_ready"].value = 0
         self.signal["resp_valid"].value = 0
+        self._ready = False
+        self._resp_valid = False
 
     def _beat_range(self, address: int) -> slice:
         if address % self.bus_bytes or address + self.bus_bytes > len(self.memory):
@@ -68,12 +70,18 @@ class DramModel:
                     due = max(due, self.responses[-1][0] + 1)
                 self.responses.append((due, word))
                 self.reads += 1
-        s["req_ready"].value = int(ready)
+        # Signal writes cost more than the bookkeeping: write only what changes.
+        if ready != self._ready:
+            s["req_ready"].value = int(ready)
+            self._ready = ready
         if self.responses and self.responses[0][0] <= self.cycle:
-            s["resp_valid"].value = 1
+            if not self._resp_valid:
+                s["resp_valid"].value = 1
+                self._resp_valid = True
             s["resp_rdata"].value = self.responses.popleft()[1]
-        else:
+        elif self._resp_valid:
             s["resp_valid"].value = 0
+            self._resp_valid = False
 
     async def run(self) -> None:
         """Serve the port forever (start with ``cocotb.start_soon``)."""
