@@ -32,19 +32,25 @@ def unfold(x, kh, kw, sh, sw, dh, dw, ph, pw, out_h, out_w, cols):
         start = a0 * sw + j * dw - pw
         dest = cols[row]
         for oh in range(out_h):
-            line = dest[oh * out_w:(oh + 1) * out_w]
+            line = dest[oh * out_w:]  # element loops, not slice assignments: rows are short
             ih = oh * sh - ph + i * dh
             if ih < 0 or ih >= height or count <= 0:
-                line[:] = 0.0
+                for t in range(out_w):
+                    line[t] = 0.0
                 continue
-            line[:a0] = 0.0
-            line[a0 + count:] = 0.0
-            xr = x[c, ih]
-            seg = line[a0:a0 + count]
+            for t in range(a0):
+                line[t] = 0.0
+            for t in range(a0 + count, out_w):
+                line[t] = 0.0
+            seg = line[a0:]
+            src = x[c, ih, start:]
             if sw == 1:
-                seg[:] = xr[start:start + count]
+                for t in range(count):
+                    seg[t] = src[t]
+            elif sw == 2:
+                for t in range(count):
+                    seg[t] = src[2 * t]
             else:
-                src = xr[start:]
                 for t in range(count):
                     seg[t] = src[t * sw]
 
