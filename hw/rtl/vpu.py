@@ -192,7 +192,9 @@ class VPU(wiring.Component):
             with m.Elif(dispatching & decoder.finish):
                 m.d.sync += finish_seen.eq(1)
             with m.Elif(~finish_seen & ~fetch.busy):
-                m.d.sync += fail(ErrorCode.NO_FINISH, control.program_count)
+                # The last instruction fetched, as the ISA simulator reports it.
+                last = Mux(control.program_count != 0, control.program_count - 1, 0)
+                m.d.sync += fail(ErrorCode.NO_FINISH, last)
             with m.If((control.watchdog != 0) & (control.cycles >= control.watchdog)):
                 m.d.sync += fail(ErrorCode.TIMEOUT, oldest)
             with m.Elif(deadlocked & running & blocked & waiting):

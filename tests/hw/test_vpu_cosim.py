@@ -97,7 +97,7 @@ def test_illegal_opcode_and_missing_finish():
     dram[16] = 9  # opcode 9 is illegal
     with pytest.raises(RtlSimulationError, match="ILLEGAL_OPCODE at instruction 1"):
         cosim.run_rtl(SMALL, dram, 0, 2)
-    with pytest.raises(RtlSimulationError, match="NO_FINISH"):
+    with pytest.raises(RtlSimulationError, match="NO_FINISH at instruction 0"):
         cosim.run_rtl(SMALL, dram, 0, 1)
 
 
