@@ -10,22 +10,60 @@ from kiln.errors import CompileError
 from kiln.ir import Node
 
 
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "nnan"})
+def _row_max(a):
+    """Return the largest value of ``a`` (vectorized; a NaN in ``a`` makes the softmax row NaN anyway)."""
+    m = a[0]
+    for c in range(1, a.shape[0]):
+        m = max(m, a[c])
+    return m
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+def _row_sum(a):
+    """Return the sum of ``a`` (f32, vectorized: reassociated partial sums; NaN and inf propagate)."""
+    total = np.float32(0.0)
+    for c in range(a.shape[0]):
+        total += a[c]
+    return total
+
+
+EXP_MIN = np.float32(-87.33654)
+"""Below this, exp(x) in f32 is 0 or subnormal: :func:`softmax_rows` writes 0."""
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def softmax_rows(x, out):
-    """Softmax of each row of ``x`` [R, C] into ``out`` (f32), shifted by the row max."""
+    """Softmax of each row of ``x`` [R, C] into ``out`` (f32), shifted by the row max.
+
+    exp(t), t = x - max <= 0, is computed so that it vectorizes: t = n*ln2 + r with
+    |r| <= ln2/2, a degree-7 polynomial for exp(r) (Cephes expf, about 1 ulp), and
+    2^n built from its exponent bits in an int32 row viewed as f32; t < EXP_MIN gives 0.
+    """
     rows, cols = x.shape
     for r in numba.prange(rows):
-        m = x[r, 0]
-        for c in range(1, cols):
-            m = max(m, x[r, c])
-        total = np.float32(0.0)
+        xr = x[r]
+        orow = out[r]
+        m = _row_max(xr)
+        bits = np.empty(cols, np.int32)
         for c in range(cols):
-            e = np.float32(math.exp(x[r, c] - m))
-            out[r, c] = e
-            total += e
-        inv = np.float32(1.0) / total
+            d = xr[c] - m
+            t = EXP_MIN if d < EXP_MIN else d  # NaN stays NaN
+            n = math.floor(t * np.float32(1.4426950408889634) + np.float32(0.5))
+            f = t - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)
+            p = np.float32(1.9875691500e-4) * f + np.float32(1.3981999507e-3)
+            p = p * f + np.float32(8.3334519073e-3)
+            p = p * f + np.float32(4.1665795894e-2)
+            p = p * f + np.float32(1.6666665459e-1)
+            p = p * f + np.float32(5.0000001201e-1)
+            orow[c] = p * f * f + f + np.float32(1.0)
+            bits[c] = (np.int32(n) + np.int32(127)) << np.int32(23)
+        scale = bits.view(np.float32)
         for c in range(cols):
-            out[r, c] *= inv
+            orow[c] = np.float32(0.0) if xr[c] - m < EXP_MIN else orow[c] * scale[c]
+        inv = np.float32(1.0) / _row_sum(orow)
+        for c in range(cols):
+            orow[c] *= inv
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)

@@ -119,6 +119,23 @@ def test_pooling_matches_reference(kind, kernel, stride, pads, exclude, rounding
           {f"numba_{kind.lower()}"})
 
 
+def test_softmax_masked_extreme_and_nan_rows():
+    rng = np.random.default_rng(5)
+    x = parameter("x", F32, (6, 37))
+    model = Model([make("Softmax", x.output(0), axis=1).output(0)], [x])
+    values = (rng.standard_normal((6, 37)) * 30).astype(np.float32)
+    values[1, :20] = -np.inf  # masked positions
+    values[2] = -1e4
+    values[2, 5] = 3.0
+    values[3, 7] = np.nan
+    values[4] = -np.inf
+    executable, (got,), (want,) = run_both(model, [values])
+    assert {row["exec_type"] for row in executable.profiling_info()} == {"numba_softmax"}
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert (got[1, :20] == 0).all() and np.isnan(got[3]).all() and np.isnan(got[4]).all()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
 def test_matmul_softmax_layernorm_chain():
     rng = np.random.default_rng(2)
     x = parameter("x", F32, (2, 5, 16))
