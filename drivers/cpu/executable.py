@@ -237,7 +237,10 @@ class CpuProgram:
         threads_for = _threads_for(elements)
 
         def output(arena):
-            numba.set_num_threads(threads_for(arena))
+            threads = threads_for(arena)
+            if arena.numba_threads != threads:  # numba's count is per calling thread; reset per inference
+                numba.set_num_threads(threads)
+                arena.numba_threads = threads
             if buffer is None:
                 return np.empty(shape, np.float32)
             return arena.view(buffer, shape, elements, offset)
@@ -295,6 +298,8 @@ class Arena:
 
     def __init__(self, program: CpuProgram, team, threads: int):
         self.threads = threads
+        self.numba_threads = 0
+        """numba's thread count last set by this inference's calling thread (0: unknown)."""
         self.team = team
         self.gemm = team.matmul
         self.slots = [np.empty(n // 4, np.float32) for n in program.plan.slot_bytes]
@@ -365,6 +370,7 @@ class CpuExecutable(Executable):
 
     def _run(self, program: CpuProgram, arena: Arena, inputs: list[np.ndarray]) -> list[np.ndarray]:
         env = list(program.env_template)
+        arena.numba_threads = 0
         for slot, value in zip(program.input_slots, inputs):
             env[slot] = value
         profile = [] if self.profiling else None
