@@ -135,12 +135,14 @@ def depthwise(x, w, sh, sw, dh, dw, ph, pw, bias, act, lo, hi, out):
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def depthwise_stride1(x, w, dh, dw, ph, pw, bias, act, lo, hi, out):
+def depthwise_stride1(x, w, dh, dw, ph, pw, bias, act, lo, hi, threads, out):
     """Depthwise convolution with stride 1 (same contract as :func:`depthwise`).
 
     Each channel is copied into a zero-padded plane of row pitch ``wp``; every tap is
     then one long multiply-add over the flattened plane (outputs are computed on the
-    padded width and the valid columns copied out), which vectorizes fully.
+    padded width and the valid columns copied out), which vectorizes fully. ``threads``
+    (numba's current thread count) runs of channels each reuse one plane, its borders
+    zeroed once.
     """
     n, c_in, height, width = x.shape
     c_out, kh, kw = w.shape
@@ -150,25 +152,35 @@ def depthwise_stride1(x, w, dh, dw, ph, pw, bias, act, lo, hi, out):
     wp = max(width + 2 * pw, out_w + (kw - 1) * dw)
     hp = max(height + 2 * ph, out_h + (kh - 1) * dh + 1)
     length = out_h * wp
-    for job in numba.prange(n * c_out):
-        b = job // c_out
-        k = job % c_out
-        xc = x[b, k // mult]
+    jobs = n * c_out
+    chunks = max(min(jobs, threads), 1)
+    for chunk in numba.prange(chunks):
         pad = np.zeros(hp * wp, np.float32)
-        for r in range(height):
-            pad[(r + ph) * wp + pw:(r + ph) * wp + pw + width] = xc[r]
-        acc = np.full(length, bias[k], np.float32)
-        for i in range(kh):
-            for j in range(kw):
-                wv = w[k, i, j]
-                src = pad[i * dh * wp + j * dw:i * dh * wp + j * dw + length]
-                for t in range(length):
-                    acc[t] += wv * src[t]
-        oc = out[b, k]
-        for oh in range(out_h):
-            orow = oc[oh]
-            for t in range(out_w):
-                orow[t] = _activate(acc[oh * wp + t], act, lo32, hi32)
+        acc = np.empty(length, np.float32)
+        for job in range(jobs * chunk // chunks, jobs * (chunk + 1) // chunks):
+            b = job // c_out
+            k = job % c_out
+            xc = x[b, k // mult]
+            for r in range(height):
+                prow = pad[(r + ph) * wp + pw:]
+                xr = xc[r]
+                for c in range(width):
+                    prow[c] = xr[c]
+            bk = bias[k]
+            for t in range(length):
+                acc[t] = bk
+            for i in range(kh):
+                for j in range(kw):
+                    wv = w[k, i, j]
+                    src = pad[i * dh * wp + j * dw:i * dh * wp + j * dw + length]
+                    for t in range(length):
+                        acc[t] += wv * src[t]
+            oc = out[b, k]
+            for oh in range(out_h):
+                orow = oc[oh]
+                arow = acc[oh * wp:]
+                for t in range(out_w):
+                    orow[t] = _activate(arow[t], act, lo32, hi32)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -356,7 +368,8 @@ class Convolution:
                 depthwise3x3(x, self.w, g.sh, g.ph, g.pw, self.bias, act, lo, hi, numba.get_num_threads(),
                              out)
             elif g.sh == g.sw == 1:
-                depthwise_stride1(x, self.w, g.dh, g.dw, g.ph, g.pw, self.bias, act, lo, hi, out)
+                depthwise_stride1(x, self.w, g.dh, g.dw, g.ph, g.pw, self.bias, act, lo, hi,
+                                  numba.get_num_threads(), out)
             else:
                 depthwise(x, self.w, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, self.bias, act, lo, hi, out)
             return
