@@ -264,12 +264,30 @@ class IrReader:
         return Node("Constant", [], {"value": value}, name=layer.name)
 
     def _check_outputs(self, layer: Layer, node: Node) -> None:
-        """Check the inferred element types against the precisions the file declares."""
-        declared = [p.get("precision") for p in layer.element.findall("output/port")]
-        for index, precision in enumerate(declared):
-            if precision is None or index >= len(node.output_types):
+        """Check the inferred element types and static shapes against what the file declares.
+
+        A disagreement means Kiln's op computes something else than the op that wrote
+        the file (different semantics under one name): an error, never a silent answer.
+        """
+        ports = layer.element.findall("output/port")
+        for index, port in enumerate(ports):
+            if index >= len(node.output_types):
                 continue
-            etype = node.output_types[index][0]
+            etype, shape = node.output_types[index]
+            dims = [d.text for d in port.findall("dim")]
+            if dims and shape is not None and None not in shape:
+                try:
+                    declared_shape = tuple(int(d) for d in dims)
+                except (TypeError, ValueError):
+                    raise ModelFormatError(f"{layer.where}: output port {port.get('id')} has a dim that is "
+                                           f"not a number: {dims}") from None
+                if all(d >= 0 for d in declared_shape) and declared_shape != tuple(shape):
+                    raise ModelFormatError(
+                        f"{layer.where}: output port {port.get('id')} is declared {list(declared_shape)}, "
+                        f"Kiln infers {list(shape)}")
+            precision = port.get("precision")
+            if precision is None:
+                continue
             if precision.upper() != PRECISIONS[etype] and not _widened(precision, etype):
                 raise ModelFormatError(
                     f"{layer.where}: output port {layer.output_ports[index]} is declared {precision}, "

@@ -144,3 +144,14 @@ def test_precision_that_contradicts_the_op(saved):
     path.write_text(head + 'name="add"' + tail)
     with pytest.raises(ModelFormatError, match=r"name='add'.*declared I8, Kiln infers f32"):
         read_ir(path)
+
+
+def test_shape_that_contradicts_the_op(saved):
+    path, _ = saved
+    text = path.read_text()
+    head, tail = text.split('name="relu"', 1)
+    out = tail.index("<output>")
+    tail = tail[:out] + tail[out:].replace("<dim>3</dim>", "<dim>4</dim>", 1)
+    path.write_text(head + 'name="relu"' + tail)
+    with pytest.raises(ModelFormatError, match=r"name='relu'.*declared \[2, 4\], Kiln infers \[2, 3\]"):
+        read_ir(path)
