@@ -69,7 +69,9 @@ def markdown(target, rows: list[dict], command: str) -> str:
         + ", ".join(f"{k}={v}" for k, v in base.items() if k in
                     ("sp_depth", "acc_depth", "dram_bus_bytes"))
         + f"; DRAM {target.dram_bytes // 1024} KiB of block RAM; UART host link at "
-        f"{target.baud} baud. fmax is nextpnr's post-route figure for the one clock domain.",
+        f"{target.baud} baud. fmax is nextpnr's post-route figure for the one clock domain. "
+        "Build times are wall-clock seconds on the machine that ran the builds (for the "
+        "figures here: 2 cores shared with other jobs, four builds at once).",
         "",
         "| DIM | MACs/cycle | " + " | ".join(ROWS) + " | fmax (MHz) | build (s) |",
         "|---:|---:|" + "---:|" * len(ROWS) + "---:|---:|",
