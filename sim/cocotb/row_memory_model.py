@@ -66,7 +66,9 @@ class MemoryClock:
     drive the inputs for the next rising edge), then ``await rise()`` (every model
     samples its ports in the ReadOnly phase, the rising edge passes, read rows are
     shown). ``dram`` is a `DramModel` or None; it is stepped at each falling edge,
-    after the caller's drives.
+    after the caller's drives. ``probes`` are functions called with no argument in
+    the ReadOnly phase of every cycle, next to the memories' sampling (for counters
+    and other outputs that hold for the coming edge only).
     """
 
     def __init__(self, dut, memories: list[RowMemoryModel], dram=None):
@@ -75,6 +77,7 @@ class MemoryClock:
         self.dut, self.memories, self.dram = dut, memories, dram
         self._falling, self._read_only, self._rising = FallingEdge, ReadOnly, RisingEdge
         self.cycle = 0
+        self.probes: list = []
 
     async def fall(self) -> None:
         """Wait for the falling edge; inputs written now reach the next rising edge."""
@@ -88,6 +91,8 @@ class MemoryClock:
         await self._read_only()
         for memory in self.memories:
             memory.sample()
+        for probe in self.probes:
+            probe()
         await self._rising(self.dut.clk)
         for memory in self.memories:
             memory.drive()
