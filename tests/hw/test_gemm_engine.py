@@ -1,0 +1,24 @@
+"""The GEMM engine (with its systolic array) against kiln.sim.gemm, through cocotb on Verilator."""
+
+import pytest
+from kiln.hw.config import VPUConfig
+from kiln.hw.rtl.gemm_engine import GemmEngine
+
+pytestmark = pytest.mark.rtl
+BENCH = "kiln.sim.cocotb.benches.gemm_engine"
+
+
+def test_gemm_engine_dim4(verilator_design, run_dir):
+    design = verilator_design(GemmEngine(VPUConfig(dim=4, sp_depth=64, acc_depth=64)),
+                              "gemm_engine")
+    design.check(BENCH, parameters={"dim": 4, "sp_depth": 64, "acc_depth": 64,
+                                    "instructions": 40, "seed": 9}, work_dir=run_dir)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dim,sp_depth,acc_depth", [(2, 32, 32), (8, 128, 64), (16, 256, 64)])
+def test_gemm_engine_sweep(verilator_design, run_dir, dim, sp_depth, acc_depth):
+    config = VPUConfig(dim=dim, sp_depth=sp_depth, acc_depth=acc_depth)
+    design = verilator_design(GemmEngine(config), "gemm_engine")
+    design.check(BENCH, parameters={"dim": dim, "sp_depth": sp_depth, "acc_depth": acc_depth,
+                                    "instructions": 80, "seed": dim}, work_dir=run_dir)
