@@ -7,8 +7,8 @@ pytestmark = pytest.mark.rtl
 BENCH = "kiln.sim.cocotb.benches.fetch"
 
 
-@pytest.mark.parametrize("bus_bytes", [8, 32])
-def test_fetch_backpressure(verilator_design, run_dir, bus_bytes):
+def test_fetch_backpressure(verilator_design, run_dir):
+    bus_bytes = 8
     design = verilator_design(InstructionFetch(bus_bytes, buffer_depth=8), "instruction_fetch")
     design.check(BENCH, parameters={"bus_bytes": bus_bytes, "programs": 30,
                                     "ready_probability": 0.6, "latency": [1, 8],
@@ -18,7 +18,7 @@ def test_fetch_backpressure(verilator_design, run_dir, bus_bytes):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("bus_bytes,depth,ready,consumer", [
-    (4, 4, 1.0, 1.0), (16, 32, 0.3, 0.9), (64, 2, 0.8, 0.3), (1, 16, 0.5, 0.5)])
+    (4, 4, 1.0, 1.0), (16, 32, 0.3, 0.9), (32, 8, 0.6, 0.7), (64, 2, 0.8, 0.3), (1, 16, 0.5, 0.5)])
 def test_fetch_sweep(verilator_design, run_dir, bus_bytes, depth, ready, consumer):
     design = verilator_design(InstructionFetch(bus_bytes, buffer_depth=depth),
                               "instruction_fetch")

@@ -6,15 +6,14 @@ from kiln.hw.rtl.queues import QueueSequencer, TokenFifo
 pytestmark = pytest.mark.rtl
 
 
-@pytest.mark.parametrize("depth", [1, 4])
-def test_token_fifo(verilator_design, run_dir, depth):
-    design = verilator_design(TokenFifo(depth), "token_fifo")
+def test_token_fifo(verilator_design, run_dir):
+    design = verilator_design(TokenFifo(4), "token_fifo")
     design.check("kiln.sim.cocotb.benches.token_fifo",
-                 parameters={"depth": depth, "cycles": 1500, "seed": depth}, work_dir=run_dir)
+                 parameters={"depth": 4, "cycles": 1500, "seed": 4}, work_dir=run_dir)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("depth", [2, 3, 8, 31])
+@pytest.mark.parametrize("depth", [1, 2, 3, 8, 31])
 def test_token_fifo_sweep(verilator_design, run_dir, depth):
     design = verilator_design(TokenFifo(depth), "token_fifo")
     design.check("kiln.sim.cocotb.benches.token_fifo",
