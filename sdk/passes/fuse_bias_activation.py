@@ -38,7 +38,7 @@ def fuse_bias_activation(model: Model) -> Model:
     users = Consumers(model)
     names = node_names(model)
     for node in model.ordered_nodes():
-        if node.type_name in ANCHORS and node.output_types[0][1] is not None:
+        if node.type_name in ANCHORS and node.output_types[0][1]:  # a scalar output has no channels
             _fuse(node, users, names)
     return model
 
