@@ -96,3 +96,37 @@ async def programs_arrive_in_order(dut):
         await run_program(dut, clock, dram, rng, base, count, stop_after,
                           p.get("consumer_probability", 0.7))
     assert dram.writes == 0, f"instruction fetch wrote DRAM {dram.writes} times"
+
+
+@cocotb.test()
+async def stop_discards_in_flight_beats(dut):
+    """After ``stop``, the docstring's contract: in-flight beats are dropped, not handed out.
+
+    A consumer that stops taking after FINISH (ready low) must see ``valid`` stay
+    low and ``draining`` fall once the DRAM has answered every read.
+    """
+    p = parameters()
+    bus = p.get("bus_bytes", 8)
+    memory = np.random.default_rng(p.get("seed", 0)).integers(0, 256, DRAM_BYTES, dtype=np.uint8)
+    dram = DramModel(dut, "dram__", memory, bus, latency=5)
+    clock = MemoryClock(dut, [], dram)
+    for name in ("start", "base", "count", "ready", "stop"):
+        getattr(dut, name).value = 0
+    await start(dut)
+    await clock.fall()
+    dut.count.value, dut.start.value = 20, 1
+    for _ in range(3):  # reads go out; none answered yet (latency 5)
+        await clock.rise()
+        await clock.fall()
+        dut.start.value = 0
+    assert dram.reads, "no read was requested before stop"
+    dut.stop.value = 1
+    valid_cycles = 0
+    for _ in range(40):
+        await clock.rise()
+        await clock.fall()
+        valid_cycles += int(dut.valid.value)
+    assert not dram.responses, "DRAM still owes responses after 40 cycles"
+    assert valid_cycles == 0, (f"valid was high for {valid_cycles} cycles after stop with ready "
+                               f"low: beats in flight at stop were handed out, not discarded")
+    assert not int(dut.draining.value), "draining still high 40 cycles after stop"
