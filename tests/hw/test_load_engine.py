@@ -22,7 +22,7 @@ def test_load_engine_backpressure(verilator_design, run_dir):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dim,bus_bytes,ready,latency", [
-    (2, 4, 1.0, [1, 1]), (4, 16, 0.3, [1, 20]), (8, 8, 0.9, [2, 9]), (8, 64, 0.5, [1, 4])])
+    (2, 4, 1.0, [1, 1]), (4, 16, 0.3, [1, 20]), (4, 4, 0.9, [2, 9]), (2, 32, 0.5, [1, 4])])
 def test_load_engine_sweep(verilator_design, run_dir, dim, bus_bytes, ready, latency):
     _check(verilator_design, run_dir, dim, bus_bytes, loads=150, ready_probability=ready,
            latency=latency, write_ready_probability=0.5, seed=dim + bus_bytes)

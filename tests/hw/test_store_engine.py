@@ -21,7 +21,7 @@ def test_store_engine_backpressure(verilator_design, run_dir):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dim,bus_bytes,ready", [
-    (2, 4, 1.0), (4, 16, 0.3), (8, 8, 0.9), (8, 64, 0.5)])
+    (2, 4, 1.0), (4, 16, 0.3), (4, 4, 0.9), (2, 32, 0.5)])
 def test_store_engine_sweep(verilator_design, run_dir, dim, bus_bytes, ready):
     _check(verilator_design, run_dir, dim, bus_bytes, stores=150, ready_probability=ready,
            seed=dim + bus_bytes)
