@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
+import importlib
+import pkgutil
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -91,22 +94,16 @@ def lookup(type_name: str) -> type[Op]:
         raise UnsupportedOpError(f"unknown IR op type {type_name!r}") from None
 
 
-_LOADED = False
+@functools.cache
+def register_package(name: str) -> None:
+    """Import every module of package ``name`` once, so that what each defines registers itself."""
+    package = importlib.import_module(name)
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{name}.{info.name}")
 
 
 def _load_all() -> None:
-    """Import every module of kiln.ir.ops so that each op registers itself."""
-    global _LOADED
-    if _LOADED:
-        return
-    import importlib
-    import pkgutil
-
-    import kiln.ir.ops as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{info.name}")
-    _LOADED = True
+    register_package("kiln.ir.ops")
 
 
 def infer_by_evaluation(node: Node) -> list[tuple[ElementType, Shape | None]]:

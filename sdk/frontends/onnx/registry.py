@@ -11,6 +11,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 
+from kiln.ir.op import register_package
+
 CONVERTERS: dict[tuple[str, str], list[tuple[int, Callable]]] = {}
 
 
@@ -44,18 +46,5 @@ def supported_ops() -> list[str]:
     return sorted(op for _, op in CONVERTERS)
 
 
-_LOADED = False
-
-
 def _load_all() -> None:
-    global _LOADED
-    if _LOADED:
-        return
-    import importlib
-    import pkgutil
-
-    import kiln.frontends.onnx.ops as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{info.name}")
-    _LOADED = True
+    register_package("kiln.frontends.onnx.ops")
