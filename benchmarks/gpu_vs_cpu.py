@@ -34,35 +34,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu_vs_peers import graph_inputs, load_proto  # noqa: E402  (the sibling script's model loading)
+
 LIGHT = ("resnet50", "squeezenet")
 ZOO = ("mobilenet_v2_block", "transformer_layer")
 ENGINES = ("kiln-gpu", "kiln-cpu", "onnxruntime")
-
-
-def load_proto(name: str) -> onnx.ModelProto:
-    """Return the ONNX model ``name`` (a light model-zoo file or a Kiln zoo model)."""
-    if name in LIGHT:
-        return onnx.load(str(Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
-                             / f"light_{name}.onnx"))
-    from kiln import zoo
-
-    return zoo.onnx_model(name)
-
-
-def graph_inputs(proto: onnx.ModelProto, seed: int) -> dict[str, np.ndarray]:
-    """Return random inputs for the graph inputs that are not initializers (unknown dims -> 1)."""
-    rng = np.random.default_rng(seed)
-    initializers = {i.name for i in proto.graph.initializer}
-    feeds = {}
-    for value in proto.graph.input:
-        if value.name in initializers:
-            continue
-        shape = [d.dim_value or 1 for d in value.type.tensor_type.shape.dim]
-        if value.type.tensor_type.elem_type == onnx.TensorProto.INT64:
-            feeds[value.name] = rng.integers(0, 1000, shape).astype(np.int64)
-        else:
-            feeds[value.name] = rng.random(shape).astype(np.float32)
-    return feeds
 
 
 def kiln_runner(device: str):

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from kiln.compiler import VpuProgram, analyze, compile_subgraph
 from kiln.drivers.plugin import Executable, Plugin
 from kiln.drivers.vpu.transport import RunStats, Transport
@@ -177,14 +176,3 @@ class VpuPlugin(Plugin):
         program = compile_subgraph(model, config)
         kind = str(properties.get("VPU_TRANSPORT", "isa-sim"))
         return VpuExecutable(program, kind, properties, [p.name for p in model.parameters])
-
-
-def run_program(program: VpuProgram, inputs: Mapping[str, np.ndarray], transport: str = "isa-sim",
-                **properties) -> tuple[list[np.ndarray], RunStats]:
-    """Run a compiled program once on a fresh transport; return its outputs and run stats."""
-    names = [b.name for b in program.inputs]
-    executable = VpuExecutable(program, transport, properties, list(dict.fromkeys(names)))
-    outputs = executable.infer([inputs[n] for n in dict.fromkeys(names)])
-    return outputs, executable.last_stats
-
-

@@ -12,17 +12,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from kiln.compiler.layout import groups
-from kiln.compiler.program import LayerRecord
 from kiln.compiler.schedule import Step
 from kiln.errors import CompileError
+from kiln.hw import isa
 from kiln.hw.config import VPUConfig
 from kiln.hw.isa import Instruction
 
-MAX_COUNT = 4095  # 12-bit row counts of VADD / VREQ / VPOOL
-MAX_K = 63  # 6-bit GEMM k_count
-MAX_INC = 4095  # 12-bit GEMM address increments
-MAX_XY = 255  # 8-bit DMA sizes and GEMM o/i counts
-MAX_PAD = 7  # 3-bit DMA padding
+
+def _largest(mnemonic: str, field: str) -> int:
+    """Return the largest value ``field`` of ``mnemonic`` encodes: every limit comes from hw/isa.py."""
+    return next(f.hi for f in isa.FORMATS[isa.MNEMONICS[mnemonic]].fields if f.name == field)
+
+
+MAX_COUNT = _largest("VREQ", "count")  # row counts of VADD / VREQ / VPOOL
+MAX_K = _largest("GEMM", "k_count")
+MAX_INC = _largest("GEMM", "k_inp_inc")  # GEMM address increments
+MAX_XY = _largest("LOAD", "x_size")  # DMA sizes and GEMM o/i counts
+MAX_PAD = _largest("LOAD", "pad_top")
+MAX_WINDOW = _largest("VPOOL", "win_h")
 ALIGN = 64
 
 
@@ -128,7 +135,6 @@ class ProgramBuilder:
         self.constants_base = 0
         """DRAM address of the constants: set once every activation buffer is allocated."""
         self.buffers_end = 0
-        self.layers: list[tuple[LayerRecord, list[Step]]] = []
         self._constant_cache: dict[bytes, int] = {}
 
     def add_constant(self, data: np.ndarray) -> int:
@@ -147,9 +153,6 @@ class ProgramBuilder:
         offset = self.buffers_end
         self.buffers_end += nbytes + (-nbytes % ALIGN)
         return offset
-
-    def add_layer(self, record: LayerRecord, steps: list[Step]) -> None:
-        self.layers.append((record, steps))
 
 
 def _split_counts(total: int, limit: int = MAX_COUNT):
@@ -426,8 +429,8 @@ def maxpool_steps(builder: ProgramBuilder, spec: MaxPoolSpec) -> list[Step]:
     pt, pl, _, _ = spec.pads
     _, _, oh, ow = spec.output.shape
     cg = groups(c, dim)
-    if kh > 15 or kw > 15:
-        raise CompileError(f"{spec.name}: pooling window {kh}x{kw} exceeds VPOOL's 15x15")
+    if max(kh, kw) > MAX_WINDOW:
+        raise CompileError(f"{spec.name}: pooling window {kh}x{kw} exceeds VPOOL's {MAX_WINDOW}")
     if w > MAX_XY or ow > MAX_XY:
         raise CompileError(f"{spec.name}: image width {w} exceeds {MAX_XY}")
     mem = "acc" if spec.int32 else "sp"
@@ -497,8 +500,8 @@ def avgpool_steps(builder: ProgramBuilder, spec: AvgPoolSpec) -> list[Step]:
     cg = groups(c, dim)
     xp = pl + w + pr
     n8 = len(spec.int8_outputs)
-    if kh > 15 or kw > 15:
-        raise CompileError(f"{spec.name}: pooling window {kh}x{kw} exceeds VPOOL's 15x15")
+    if max(kh, kw) > MAX_WINDOW:
+        raise CompileError(f"{spec.name}: pooling window {kh}x{kw} exceeds VPOOL's {MAX_WINDOW}")
     half_sp = (cfg.sp_depth - 2 * MAX_XY * n8) // 2
     half_acc = (cfg.acc_depth - 2 - 2 * n8) // 2
     ob = None

@@ -17,14 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from kiln.compiler.emit import MAX_PAD, MAX_WINDOW, MAX_XY
 from kiln.hw.config import VPUConfig
 from kiln.ir import Model, Node, Output
 from kiln.ir.ops.pooling import window_geometry
 
 ANCHORS = ("Convolution", "GroupConvolution", "MatMul")
 ACTIVATIONS = ("Relu", "Clamp")
-MAX_PAD = 7
-MAX_WIDTH = 255
 
 
 @dataclass
@@ -203,8 +202,8 @@ class _Analyzer:
         pads = (begins[0], begins[1], ends[0], ends[1])
         if max(pads) > MAX_PAD:
             raise _Reject(f"padding {pads} exceeds the DMA's {MAX_PAD}")
-        if x.shape[3] > MAX_WIDTH or out[1] > MAX_WIDTH:
-            raise _Reject(f"image width {x.shape[3]} exceeds {MAX_WIDTH}")
+        if x.shape[3] > MAX_XY or out[1] > MAX_XY:
+            raise _Reject(f"image width {x.shape[3]} exceeds {MAX_XY}")
         return {"weights": dense, "w_scale": scale, "kernel": (kh, kw), "pads": pads,
                 "stride": tuple(node.attrs["strides"]), "dilation": tuple(node.attrs["dilations"]),
                 "out": tuple(out), "layout": "nchw"}
@@ -267,8 +266,8 @@ class _Analyzer:
             if any(pads) and node.attrs["exclude-pad"]:
                 raise _Reject("AvgPool excluding padding divides by a varying count")
             stride = tuple(node.attrs["strides"])
-        if max(pads) > MAX_PAD or w > MAX_WIDTH or max(kernel) > 15:
-            raise _Reject("pooling window over 15, or padding or width beyond the DMA's limits")
+        if max(pads) > MAX_PAD or w > MAX_XY or max(kernel) > MAX_WINDOW:
+            raise _Reject(f"pooling window over {MAX_WINDOW}, or padding or width beyond the DMA's limits")
         self.matches.append(Match(
             "avgpool", node, [node, *[p.node for p in node.inputs[1:]]], [(x, s_x)], node.output(0),
             info={"kernel": kernel, "stride": stride, "pads": pads, "out": tuple(out), "layout": "nchw"}))
@@ -292,8 +291,8 @@ class _Analyzer:
             raise _Reject("MaxPool output is not re-quantized by one FakeQuantize")
         kernel = tuple(node.attrs["kernel"])
         begins, ends, out = window_geometry(node, x.shape[2:], list(kernel))
-        if max(kernel) > 15 or x.shape[3] > MAX_WIDTH:
-            raise _Reject("pooling window over 15 or image wider than 255")
+        if max(kernel) > MAX_WINDOW or x.shape[3] > MAX_XY:
+            raise _Reject(f"pooling window over {MAX_WINDOW} or image wider than {MAX_XY}")
         scale = scales.pop()
         self.matches.append(Match(
             "maxpool", node, [node], [(x, scale)], node.output(0),
