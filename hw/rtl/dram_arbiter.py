@@ -1,30 +1,43 @@
 """Share one DRAM port among several masters (instruction fetch, load DMA, store DMA)."""
 
-from amaranth import Module, Signal
-from amaranth.lib import fifo, wiring
+from amaranth import Cat, Module, Signal
+from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from .ports import DramPort
+from .ports import DRAM_ADDRESS_BITS, DramPort
 
 
 class DramArbiter(wiring.Component):
-    """Round-robin arbiter from ``masters`` DRAM ports onto one.
+    """Round-robin arbiter from ``masters`` DRAM ports onto one, registered on both sides.
 
-    Requests pass through combinationally: the granted master sees the memory's
-    ``req_ready``. The master of each read taken is remembered in a FIFO of
-    ``max_reads`` entries, so in-order read responses return to the master that
-    asked; when that FIFO is full, no further read is granted.
+    Each master's requests enter a two-entry request buffer (``req_ready`` is the
+    buffer's "not full", a register), and the request granted goes into an output
+    register that drives the memory port; so no combinational path runs from one
+    master's request through the grant into another master or into the memory,
+    and the memory's ``req_ready`` reaches only the buffers. One request per cycle
+    passes through at full rate; each request takes two more cycles to reach the
+    memory than with a direct connection. Requests of one master keep their order;
+    requests of different masters are ordered by the round-robin grant (the master
+    after the last one granted goes first).
+
+    The master of each read granted is remembered in a FIFO of ``max_reads``
+    entries, so in-order read responses return to the master that asked; when that
+    FIFO is full, no further read is granted.
 
     Ports:
         master[i] (In DramPort(bus_bytes)): the i-th master's port (i = 0 .. masters-1).
         memory (Out DramPort(bus_bytes)): the shared port towards DRAM.
+        pending (Out, masters): bit i is set while a request of master i was taken from it
+            but not yet by the memory (its writes are not yet visible to other masters).
     """
 
     def __init__(self, bus_bytes: int, masters: int, max_reads: int = 16):
+        self.bus_bytes = bus_bytes
         self.masters = masters
         self.max_reads = max_reads
         members = {f"master{i}": In(DramPort(bus_bytes)) for i in range(masters)}
         members["memory"] = Out(DramPort(bus_bytes))
+        members["pending"] = Out(masters)
         super().__init__(members)
 
     def port(self, index: int):
@@ -33,41 +46,65 @@ class DramArbiter(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        n = self.masters
-        m.submodules.owners = owners = fifo.SyncFIFO(width=max(1, (n - 1).bit_length()),
-                                                    depth=self.max_reads)
+        n, bus = self.masters, self.bus_bytes
+        owner_width = max(1, (n - 1).bit_length())
+        m.submodules.owners = owners = fifo.SyncFIFO(width=owner_width, depth=self.max_reads)
+        request_layout = data.StructLayout({
+            "addr": DRAM_ADDRESS_BITS, "we": 1, "wdata": 8 * bus, "wmask": bus})
         ports = [self.port(i) for i in range(n)]
         memory = self.memory
 
-        # Round-robin: the master after the last one granted has priority.
+        # ---- per-master request buffers ----
+        buffers, heads = [], []
+        for i, port in enumerate(ports):
+            buffer = m.submodules[f"requests{i}"] = fifo.SyncFIFO(width=request_layout.size,
+                                                                   depth=2)
+            incoming = data.View(request_layout, buffer.w_data)
+            m.d.comb += [
+                incoming.addr.eq(port.req_addr), incoming.we.eq(port.req_we),
+                incoming.wdata.eq(port.req_wdata), incoming.wmask.eq(port.req_wmask),
+                buffer.w_en.eq(port.req_valid),
+                port.req_ready.eq(buffer.w_rdy),
+            ]
+            buffers.append(buffer)
+            heads.append(data.View(request_layout, buffer.r_data))
+
+        # ---- grant: round-robin over the buffer heads, into the output register ----
+        out_valid = Signal()
+        out_owner = Signal(owner_width)
+        out = Signal(request_layout)
+        free = ~out_valid | memory.req_ready
         last = Signal(range(max(n, 2)))
         grant = Signal(range(max(n, 2)))
         any_request = Signal()
         eligible = [Signal(name=f"eligible{i}") for i in range(n)]
-        for i, port in enumerate(ports):
-            m.d.comb += eligible[i].eq(port.req_valid & (port.req_we | owners.w_rdy))
+        for i in range(n):
+            m.d.comb += eligible[i].eq(buffers[i].r_rdy & (heads[i].we | owners.w_rdy))
         for offset in reversed(range(n)):
             for i in range(n):
                 with m.If((last + 1 + offset) % n == i):
                     with m.If(eligible[i]):
                         m.d.comb += [grant.eq(i), any_request.eq(1)]
-        for i, port in enumerate(ports):
-            with m.If(any_request & (grant == i)):
-                m.d.comb += [
-                    memory.req_valid.eq(1),
-                    memory.req_addr.eq(port.req_addr),
-                    memory.req_we.eq(port.req_we),
-                    memory.req_wdata.eq(port.req_wdata),
-                    memory.req_wmask.eq(port.req_wmask),
-                    port.req_ready.eq(memory.req_ready),
-                ]
-        taken = memory.req_valid & memory.req_ready
-        with m.If(taken):
-            m.d.sync += last.eq(grant)
+        with m.If(free):
+            m.d.sync += out_valid.eq(any_request)
+            with m.If(any_request):
+                m.d.sync += [last.eq(grant), out_owner.eq(grant)]
+                for i in range(n):
+                    with m.If(grant == i):
+                        m.d.comb += buffers[i].r_en.eq(1)
+                        m.d.sync += out.eq(heads[i])
         m.d.comb += [
-            owners.w_en.eq(taken & ~memory.req_we),
+            memory.req_valid.eq(out_valid),
+            memory.req_addr.eq(out.addr),
+            memory.req_we.eq(out.we),
+            memory.req_wdata.eq(out.wdata),
+            memory.req_wmask.eq(out.wmask),
+            owners.w_en.eq(free & any_request & ~Cat(*[heads[i].we & (grant == i)
+                                                      for i in range(n)]).any()),
             owners.w_data.eq(grant),
             owners.r_en.eq(memory.resp_valid),
+            self.pending.eq(Cat(*[buffers[i].r_rdy | (out_valid & (out_owner == i))
+                                  for i in range(n)])),
         ]
         for i, port in enumerate(ports):
             m.d.comb += [

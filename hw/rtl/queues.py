@@ -1,6 +1,6 @@
 """Command queues and dependency tokens: when an engine may start and what it signals."""
 
-from amaranth import Module, Mux, Signal
+from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -50,26 +50,29 @@ class QueueSequencer(wiring.Component):
     """Issue a queue's instructions to its engine in order, honouring the token flags.
 
     For the instruction at the queue head: wait until every token it pops is
-    available, pop them and start the engine (one cycle); wait until the engine
-    is idle again; then wait for room for every token it pushes, push them and
-    retire it in the same cycle, ready to start the next instruction.
+    available, then take it from the queue and pop the tokens (``head_pop``, one
+    cycle); the engine starts it in the next cycle (``start``, a register, with
+    ``instruction`` already held in a register, so no path runs from the queue's
+    head into an engine). Wait until the engine is idle again; then wait for room
+    for every token it pushes, push them and retire it in the same cycle, ready to
+    take the next instruction (which the engine starts one cycle after the retire).
 
     Ports:
         head (In, 128): the instruction at the head of the command queue.
         head_index (In, 32): its index in the program.
         head_valid (In, 1): the queue is not empty.
-        head_pop (Out, 1): remove the head from the queue at this edge.
+        head_pop (Out, 1): take the head from the queue at this edge (pops its tokens).
         prev_can_pop, next_can_pop (In, 1): a token from the previous / next queue waits.
         pop_prev, pop_next (Out, 1): take that token at this edge.
         prev_can_push, next_can_push (In, 1): the FIFO towards that queue has room.
         push_prev, push_next (Out, 1): push a token at this edge.
-        start (Out, 1): the engine starts ``instruction`` at this edge.
-        instruction (Out, 128): the instruction being started (the head) in the ``start``
-            cycle, afterwards the one executing (held while ``running``).
-        index (Out, 32): the index of the instruction started last.
+        start (Out, 1): the engine starts ``instruction`` at this edge (registered: high in
+            the cycle after ``head_pop``).
+        instruction (Out, 128): the instruction taken last (registered; held while ``running``).
+        index (Out, 32): the index of the instruction taken last.
         engine_busy (In, 1): the engine is executing (high from the cycle after ``start``).
         retire (Out, 1): the instruction completed at this edge (tokens pushed).
-        running (Out, 1): an instruction was started and has not retired.
+        running (Out, 1): an instruction was taken and has not retired.
         stall (Out, 1): waiting for a token to pop or for room to push one.
     """
 
@@ -95,8 +98,8 @@ class QueueSequencer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        started = Signal()  # the cycle after start, engine_busy is already high
-        word = Signal(INSTRUCTION_BITS)  # the instruction started last
+        started = Signal()  # the cycle after start: engine_busy is already high
+        word = Signal(INSTRUCTION_BITS)  # the instruction taken last
         wants_pop_prev, wants_pop_next = (_token_flag(self.head, "pop_prev"),
                                           _token_flag(self.head, "pop_next"))
         wants_push_prev, wants_push_next = (_token_flag(word, "push_prev"),
@@ -105,24 +108,24 @@ class QueueSequencer(wiring.Component):
                         & (~wants_pop_next | self.next_can_pop))
         room_ready = ((~wants_push_prev | self.prev_can_push)
                       & (~wants_push_next | self.next_can_push))
-        finished = self.running & ~started & ~self.engine_busy
+        finished = self.running & ~self.start & ~started & ~self.engine_busy
         m.d.comb += self.retire.eq(finished & room_ready)
         m.d.comb += [
             self.push_prev.eq(self.retire & wants_push_prev),
             self.push_next.eq(self.retire & wants_push_next),
         ]
-        can_start = self.head_valid & (~self.running | self.retire)
+        can_take = self.head_valid & (~self.running | self.retire)
+        take = Signal()
         m.d.comb += [
-            self.start.eq(can_start & tokens_ready),
-            self.head_pop.eq(self.start),
-            self.pop_prev.eq(self.start & wants_pop_prev),
-            self.pop_next.eq(self.start & wants_pop_next),
-            self.stall.eq((can_start & ~tokens_ready) | (finished & ~room_ready)),
+            take.eq(can_take & tokens_ready),
+            self.head_pop.eq(take),
+            self.pop_prev.eq(take & wants_pop_prev),
+            self.pop_next.eq(take & wants_pop_next),
+            self.stall.eq((can_take & ~tokens_ready) | (finished & ~room_ready)),
+            self.instruction.eq(word),
         ]
-        m.d.sync += started.eq(self.start)
-        # Engines read the fields in the start cycle, so show them the head then.
-        m.d.comb += self.instruction.eq(Mux(self.start, self.head, word))
-        with m.If(self.start):
+        m.d.sync += [self.start.eq(take), started.eq(self.start)]
+        with m.If(take):
             m.d.sync += [self.running.eq(1), word.eq(self.head), self.index.eq(self.head_index)]
         with m.Elif(self.retire):
             m.d.sync += self.running.eq(0)

@@ -17,16 +17,28 @@ def _saturate(value, lo, hi):
     return Mux(value < lo, lo, Mux(value > hi, hi, value))
 
 
+#: Cycles from a source row's read to its result's write for VADD, VCLIP and VPOOL: the
+#: row memory's read cycle, then a register on its output (block-RAM outputs are slow).
+ROW_LATENCY = 2
+#: The same for VREQ: read, output register, partial products, their sum, shift,
+#: round and zero point, then clamp and write.
+VREQ_LATENCY = 6
+
+
 class VectorUnit(wiring.Component):
     """Execute one vector instruction (VADD, VCLIP, VREQ or VPOOL), one source row per cycle.
 
     Rows are read in the order the instruction's loop gives them; a row read in
-    cycle t is combined and written in cycle t+1 (VREQ: t+2, after its 32x32-bit
-    multiply). VREQ first reads its multiplier and shift rows in one cycle. VPOOL
-    reads the win_h x win_w window rows of each output in turn and writes the
-    output with the window's last row. Arithmetic is the ISA's: 32-bit wrapping
-    adds, exact 64-bit requantize products with round-half-up arithmetic shifts,
-    saturation only where the ISA says so.
+    cycle t is registered at the memory's output, combined, and written in cycle
+    t + ROW_LATENCY (VREQ: t + VREQ_LATENCY, after its 32x32-bit multiply as four
+    registered 16x16-bit partial products, their 64-bit sum, the arithmetic shift,
+    the rounding and zero point, and the clamp, each in its own cycle). VREQ first
+    reads its multiplier and shift rows in one cycle. VPOOL reads the win_h x win_w
+    window rows of each output in turn and writes the output with the window's last
+    row. The instruction's fields are latched at ``start``. Arithmetic is the ISA's:
+    32-bit wrapping adds, exact 64-bit requantize products with round-half-up
+    arithmetic shifts, saturation only where the ISA says so. ``busy`` is therefore
+    high for (source rows) + ROW_LATENCY cycles, VREQ (source rows) + 1 + VREQ_LATENCY.
 
     Ports:
         start (In, 1): begin executing ``instruction`` at this edge.
@@ -62,22 +74,33 @@ class VectorUnit(wiring.Component):
         vclip = instruction_view(Opcode.VCLIP, word)
         vreq = instruction_view(Opcode.VREQ, word)
         vpool = instruction_view(Opcode.VPOOL, word)
-        is_add, is_clip = opcode == Opcode.VADD, opcode == Opcode.VCLIP
-        is_req, is_pool = opcode == Opcode.VREQ, opcode == Opcode.VPOOL
+        op_add, op_clip = opcode == Opcode.VADD, opcode == Opcode.VCLIP
+        op_req, op_pool = opcode == Opcode.VREQ, opcode == Opcode.VPOOL
 
-        count = Mux(is_add, vadd.count, Mux(is_clip, vclip.count,
-                                              Mux(is_req, vreq.count, vpool.count)))
-        dst_stride = Mux(is_add, vadd.dst_stride, Mux(is_clip, vclip.dst_stride,
-                                                      Mux(is_req, vreq.dst_stride,
-                                                          vpool.dst_stride)))
-        src_stride = Mux(is_add, vadd.src_stride, Mux(is_req, vreq.src_stride,
-                                                      vpool.src_stride))
-        dst_start = Mux(is_add, vadd.dst, Mux(is_clip, vclip.dst,
-                                              Mux(is_req, vreq.dst, vpool.dst)))
-        src_start = Mux(is_add, vadd.src, Mux(is_req, vreq.src, vpool.src))
-        win_h = Mux(is_pool, vpool.win_h, 1)
-        win_w = Mux(is_pool, vpool.win_w, 1)
-        src_is_sp = Mux(is_add, vadd.src_mem == SP, is_pool & (vpool.src_mem == SP))
+        # ---- decoded fields, latched at start ----
+        is_add, is_clip, is_req, is_pool = Signal(), Signal(), Signal(), Signal()
+        count = Signal(12)
+        dst_stride = Signal(16)
+        src_stride = Signal(16)
+        win_h = Signal(4)
+        win_w = Signal(4)
+        src_is_sp = Signal()
+        with m.If(self.start):
+            m.d.sync += [
+                is_add.eq(op_add), is_clip.eq(op_clip), is_req.eq(op_req), is_pool.eq(op_pool),
+                count.eq(Mux(op_add, vadd.count, Mux(op_clip, vclip.count,
+                                                     Mux(op_req, vreq.count, vpool.count)))),
+                dst_stride.eq(Mux(op_add, vadd.dst_stride, Mux(op_clip, vclip.dst_stride,
+                                                               Mux(op_req, vreq.dst_stride,
+                                                                   vpool.dst_stride)))),
+                src_stride.eq(Mux(op_add, vadd.src_stride, Mux(op_req, vreq.src_stride,
+                                                               vpool.src_stride))),
+                win_h.eq(Mux(op_pool, vpool.win_h, 1)),
+                win_w.eq(Mux(op_pool, vpool.win_w, 1)),
+                src_is_sp.eq(Mux(op_add, vadd.src_mem == SP, op_pool & (vpool.src_mem == SP))),
+            ]
+        dst_start = Mux(op_add, vadd.dst, Mux(op_clip, vclip.dst, Mux(op_req, vreq.dst, vpool.dst)))
+        src_start = Mux(op_add, vadd.src, Mux(op_req, vreq.src, vpool.src))
 
         # ---- issue: walk n (and the pooling window), read the operand rows ----
         issuing = Signal()
@@ -118,23 +141,31 @@ class VectorUnit(wiring.Component):
             with m.Else():
                 m.d.sync += [wx.eq(wx + 1), element_row.eq(element_row + vpool.win_stride_w)]
 
-        # ---- stage 1: operands arrive ----
+        # ---- stage 1: the rows are on the memories' outputs; register them ----
         s1_valid, s1_first, s1_last, s1_params = Signal(), Signal(), Signal(), Signal()
         s1_dst = Signal(16)
         m.d.sync += [s1_valid.eq(step), s1_first.eq(first), s1_last.eq(last_in_window),
                      s1_dst.eq(dst_row), s1_params.eq(params)]
         lanes32 = data.ArrayLayout(signed(32), dim)
         lanes8 = data.ArrayLayout(signed(8), dim)
-        a = data.View(lanes32, self.acc_read_a.data)
-        b_acc = data.View(lanes32, self.acc_read_b.data)
-        b_sp = data.View(lanes8, self.sp_read.data)
+        a = Signal(lanes32)
+        b_acc = Signal(lanes32)
+        b_sp = Signal(lanes8)
+        r_valid, r_first, r_last, r_params = Signal(), Signal(), Signal(), Signal()
+        r_dst = Signal(16)
+        m.d.sync += [a.eq(self.acc_read_a.data), b_acc.eq(self.acc_read_b.data),
+                     b_sp.eq(self.sp_read.data),
+                     r_valid.eq(s1_valid), r_first.eq(s1_first), r_last.eq(s1_last),
+                     r_dst.eq(s1_dst), r_params.eq(s1_params)]
+
+        # ---- stage 2: combine the registered rows, write (VADD, VCLIP, VPOOL) ----
         b = Signal(lanes32)
         for lane in range(dim):
             m.d.comb += b[lane].eq(Mux(src_is_sp, b_sp[lane], b_acc[lane]))
 
         multiplier = Signal(lanes32)
         shift = Signal(data.ArrayLayout(6, dim))
-        with m.If(s1_params):
+        with m.If(r_params):
             m.d.sync += multiplier.eq(a)
             for lane in range(dim):
                 m.d.sync += shift[lane].eq(b_acc[lane][:6])
@@ -146,48 +177,61 @@ class VectorUnit(wiring.Component):
         for lane in range(dim):
             combined = Mux(vpool.mode == MAX, Mux(b[lane] > pooled[lane], b[lane], pooled[lane]),
                            (pooled[lane] + b[lane])[:32])
-            reduced = Mux(s1_first, b[lane], combined)
+            reduced = Mux(r_first, b[lane], combined)
             with m.If(is_add):
                 m.d.comb += result[lane].eq((a[lane] + b[lane])[:32])
             with m.Elif(is_clip):
                 m.d.comb += result[lane].eq(_saturate(a[lane], vclip.lo, vclip.hi))
             with m.Else():
                 m.d.comb += result[lane].eq(reduced)
-            with m.If(s1_valid & is_pool):
+            with m.If(r_valid & is_pool):
                 m.d.sync += pooled[lane].eq(reduced)
-        with m.If(s1_valid):
+        with m.If(r_valid):
             m.d.comb += [
-                acc_write.eq(is_add | is_clip | (is_pool & s1_last & (vpool.dst_mem == ACC))),
-                sp_write.eq(is_pool & s1_last & (vpool.dst_mem == SP)),
+                acc_write.eq(is_add | is_clip | (is_pool & r_last & (vpool.dst_mem == ACC))),
+                sp_write.eq(is_pool & r_last & (vpool.dst_mem == SP)),
             ]
         saturated = Cat(*[_saturate(result[lane], -128, 127)[:8] for lane in range(dim)])
 
-        # ---- stage 2 (VREQ): exact product, then shift, round, offset, clamp ----
-        s2_valid = Signal()
-        s2_dst = Signal(16)
-        products = Signal(data.ArrayLayout(signed(64), dim))
-        m.d.sync += [s2_valid.eq(s1_valid & is_req), s2_dst.eq(s1_dst)]
-        for lane in range(dim):
-            m.d.sync += products[lane].eq(a[lane] * multiplier[lane])
+        # ---- VREQ: partial products, sum, shift, round and zero point, clamp ----
+        pp_valid, sum_valid, shift_valid, round_valid = Signal(), Signal(), Signal(), Signal()
+        pp_dst, sum_dst, shift_dst, round_dst = Signal(16), Signal(16), Signal(16), Signal(16)
+        m.d.sync += [pp_valid.eq(r_valid & is_req), pp_dst.eq(r_dst),
+                     sum_valid.eq(pp_valid), sum_dst.eq(pp_dst),
+                     shift_valid.eq(sum_valid), shift_dst.eq(sum_dst),
+                     round_valid.eq(shift_valid), round_dst.eq(shift_dst)]
         requantized = []
         for lane in range(dim):
+            x, w = a[lane], multiplier[lane]
+            x_lo, x_hi = x[:16], x[16:].as_signed()
+            w_lo, w_hi = w[:16], w[16:].as_signed()
+            low = Signal(32, name=f"low{lane}")                # x_lo * w_lo
+            cross_a = Signal(signed(34), name=f"cross_a{lane}")  # x_lo * w_hi
+            cross_b = Signal(signed(34), name=f"cross_b{lane}")  # x_hi * w_lo
+            high = Signal(signed(32), name=f"high{lane}")        # x_hi * w_hi
+            m.d.sync += [low.eq(x_lo * w_lo), cross_a.eq(x_lo * w_hi), cross_b.eq(x_hi * w_lo),
+                         high.eq(x_hi * w_hi)]
+            product = Signal(signed(64), name=f"product{lane}")
+            m.d.sync += product.eq((high << 32) + ((cross_a + cross_b) << 16) + low)
             doubled = Signal(signed(66), name=f"doubled{lane}")
-            m.d.comb += doubled.eq((products[lane] << 1) >> shift[lane])
-            rounded = (doubled >> 1) + doubled[0]
-            requantized.append(_saturate(rounded + vreq.zero_point, vreq.lo, vreq.hi)[:8])
+            m.d.sync += doubled.eq((product << 1) >> shift[lane])
+            offset = Signal(signed(67), name=f"offset{lane}")
+            m.d.sync += offset.eq((doubled >> 1) + doubled[0] + vreq.zero_point)
+            requantized.append(_saturate(offset, vreq.lo, vreq.hi)[:8])
 
         m.d.comb += [
-            self.acc_write.addr.eq(s1_dst),
+            self.acc_write.addr.eq(r_dst),
             self.acc_write.data.eq(result),
             self.acc_write.en.eq(acc_write),
-            self.sp_write.addr.eq(Mux(s2_valid, s2_dst, s1_dst)),
-            self.sp_write.data.eq(Mux(s2_valid, Cat(*requantized), saturated)),
-            self.sp_write.en.eq(s2_valid | sp_write),
+            self.sp_write.addr.eq(Mux(round_valid, round_dst, r_dst)),
+            self.sp_write.data.eq(Mux(round_valid, Cat(*requantized), saturated)),
+            self.sp_write.en.eq(round_valid | sp_write),
         ]
 
-        m.d.comb += self.busy.eq(issuing | s1_valid | s2_valid)
+        m.d.comb += self.busy.eq(issuing | s1_valid | r_valid | pp_valid | sum_valid
+                                 | shift_valid | round_valid)
         with m.If(self.start):
-            m.d.sync += [issuing.eq(1), params.eq(is_req), n.eq(0), wy.eq(0), wx.eq(0),
+            m.d.sync += [issuing.eq(1), params.eq(op_req), n.eq(0), wy.eq(0), wx.eq(0),
                          dst_row.eq(dst_start), src_row.eq(src_start),
                          window_row.eq(src_start), element_row.eq(src_start)]
         return m

@@ -110,8 +110,12 @@ class VPU(wiring.Component):
                 queue.r_en.eq(seq.head_pop | ~running),
                 engine.start.eq(seq.start),
                 engine.instruction.eq(seq.instruction),
-                seq.engine_busy.eq(engine.busy),
             ]
+        # A STORE completes when its last write has left the arbiter for DRAM, so that
+        # a later LOAD (or the host, after DONE) reads what it wrote.
+        m.d.comb += [sequencers["load"].engine_busy.eq(load.busy),
+                     sequencers["compute"].engine_busy.eq(compute.busy),
+                     sequencers["store"].engine_busy.eq(store.busy | arbiter.pending[2])]
         tokens = {}
         for source, sink in (("load", "compute"), ("compute", "load"),
                              ("compute", "store"), ("store", "compute")):

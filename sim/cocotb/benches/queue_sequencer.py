@@ -4,8 +4,9 @@ Parameters: ``instructions``, ``seed``. The bench plays the command queue (a
 head that is sometimes missing), the four token FIFO ends (random can_pop /
 can_push) and an engine busy for 1-5 cycles after each start. A Python model
 of the contract in the sequencer's docstring predicts every output in every
-cycle: start as soon as the head's pop tokens are there and the previous
-instruction retires (same cycle), retire as soon as the engine is idle and
+cycle: take the head as soon as its pop tokens are there and the previous
+instruction retires (same cycle), start the engine on it in the next cycle,
+retire as soon as the engine is idle and
 there is room for the push tokens, pops and pushes exactly the flags of the
 instruction concerned, stall while waiting for either. At the end every
 instruction has started and retired once, in program order.
@@ -32,6 +33,7 @@ class SequencerModel:
 
     def __init__(self):
         self.running = False
+        self.start = False    # the previous cycle took the head: the engine starts now
         self.started = False  # the previous cycle was a start cycle
         self.word = 0
         self.index = 0
@@ -43,25 +45,27 @@ class SequencerModel:
                         and (not flag(head, "pop_next") or i["next_can_pop"]))
         room_ready = ((not flag(word, "push_prev") or i["prev_can_push"])
                       and (not flag(word, "push_next") or i["next_can_push"]))
-        finished = self.running and not self.started and not i["engine_busy"]
+        finished = (self.running and not self.start and not self.started
+                    and not i["engine_busy"])
         retire = finished and room_ready
         can_start = i["head_valid"] and (not self.running or retire)
         go = can_start and tokens_ready
         return {
-            "start": int(go), "head_pop": int(go),
+            "start": int(self.start), "head_pop": int(go),
             "pop_prev": int(go and flag(head, "pop_prev")),
             "pop_next": int(go and flag(head, "pop_next")),
             "push_prev": int(retire and flag(word, "push_prev")),
             "push_next": int(retire and flag(word, "push_next")),
             "retire": int(retire), "running": int(self.running),
             "stall": int((can_start and not tokens_ready) or (finished and not room_ready)),
-            "instruction": head if go else word, "index": self.index,
+            "instruction": word, "index": self.index,
         }
 
     def clock(self, i: dict, o: dict) -> None:
         """Advance the state over one rising edge."""
         self.started = bool(o["start"])
-        if o["start"]:
+        self.start = bool(o["head_pop"])
+        if o["head_pop"]:
             self.running, self.word, self.index = True, i["head"], i["head_index"]
         elif o["retire"]:
             self.running = False
@@ -97,9 +101,10 @@ async def every_output_matches_model(dut):
             assert got == want, (f"cycle {cycle}: {name} = {got:#x}, model {want:#x} "
                                  f"(inputs {inputs}, running {model.running})")
         model.clock(inputs, expected)
-        if expected["start"]:
+        if expected["head_pop"]:
             started.append(inputs["head_index"])
             position += 1
+        if expected["start"]:
             busy_left = int(rng.integers(1, 6))
         elif busy_left:
             busy_left -= 1

@@ -17,6 +17,7 @@ import cocotb
 import numpy as np
 from kiln.hw.config import VPUConfig
 from kiln.hw.isa import Instruction, Opcode, encode
+from kiln.hw.rtl.vector_unit import ROW_LATENCY, VREQ_LATENCY
 from kiln.sim.cocotb.bench import parameters, start
 from kiln.sim.cocotb.row_memory_model import MemoryClock, RowMemoryModel
 from kiln.sim.errors import SimulationError
@@ -153,7 +154,7 @@ class VectorUnitTB:
             assert busy_cycles < 10_000, f"{i} still busy after 10000 cycles"
             await self.clock.rise()
         rows = i.count * (i.win_h * i.win_w if i.opcode == Opcode.VPOOL else 1)
-        expected = rows + (3 if i.opcode == Opcode.VREQ else 1)
+        expected = rows + (1 + VREQ_LATENCY if i.opcode == Opcode.VREQ else ROW_LATENCY)
         assert busy_cycles == expected, \
             f"{i}: busy for {busy_cycles} cycles, expected {expected} (one per source row)"
         self.compare(i)
