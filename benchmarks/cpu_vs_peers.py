@@ -7,8 +7,9 @@ Models: ResNet-50, SqueezeNet and ShuffleNet from ONNX's "light" model zoo (ship
 inside the onnx package), and Kiln zoo's MobileNetV2 block and BERT encoder layer.
 Every engine gets the same ONNX file and input; OpenVINO runs with
 INFERENCE_PRECISION_HINT=f32 so all three compute in f32. Rounds are interleaved
-(one inference of each engine in turn) so that load from other processes hits all
-three alike. Prints median and best latency and CPU time per inference for each
+(a burst of ``--burst`` back-to-back inferences of each engine in turn, after a 50 ms
+pause that lets the previous engine's spinning workers fall asleep) so that load from
+other processes hits all three alike. Prints median and best latency and CPU time per inference for each
 engine, the speed ratios (peer ms / Kiln ms, above 1 means Kiln is faster) and their
 geometric mean, and checks that Kiln's outputs match onnxruntime's. CPU time counts
 every thread of the process: compare it with ``--threads 1``, where it measures each
@@ -100,7 +101,13 @@ def openvino_runner(proto: onnx.ModelProto, threads: int):
 ENGINES = {"kiln": kiln_runner, "onnxruntime": ort_runner, "openvino": openvino_runner}
 
 
-def measure(name: str, runs: int, warmup: int, threads: int, engines: list[str], seed: int) -> dict:
+SETTLE_S = 0.05
+"""Pause before each engine's burst: onnxruntime's, OpenVINO's and Kiln's workers spin for a while
+after an inference, and would otherwise compete with the next engine's."""
+
+
+def measure(name: str, runs: int, warmup: int, threads: int, engines: list[str], seed: int,
+            burst: int = 5) -> dict:
     """Return median/min latency (ms) per engine and Kiln's worst relative error against onnxruntime."""
     proto = load_proto(name)
     feeds = graph_inputs(proto, seed)
@@ -118,12 +125,16 @@ def measure(name: str, runs: int, warmup: int, threads: int, engines: list[str],
             runners[engine](feeds)
     times = {engine: [] for engine in engines}
     cpu = {engine: 0.0 for engine in engines}
-    for _ in range(runs):
+    for _ in range(-(-runs // burst)):
         for engine in engines:
-            start, start_cpu = time.perf_counter(), time.process_time()
-            runners[engine](feeds)
-            times[engine].append((time.perf_counter() - start) * 1e3)
-            cpu[engine] += (time.process_time() - start_cpu) * 1e3 / runs
+            time.sleep(SETTLE_S)  # the previous engine's spinning workers go to sleep first
+            for _ in range(burst):
+                start, start_cpu = time.perf_counter(), time.process_time()
+                runners[engine](feeds)
+                times[engine].append((time.perf_counter() - start) * 1e3)
+                cpu[engine] += (time.process_time() - start_cpu) * 1e3
+    for engine in engines:
+        cpu[engine] /= len(times[engine])
     result = {"model": name, "inputs": {k: list(v.shape) for k, v in feeds.items()}}
     for engine in engines:
         result[engine] = {"median_ms": float(np.median(times[engine])),
@@ -145,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
     parser.add_argument("--runs", type=int, default=30, help="timed inferences per engine and model")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--burst", type=int, default=5,
+                        help="back-to-back inferences of one engine before the next engine's turn")
     parser.add_argument("--threads", type=int, default=0, help="threads per engine (0: its default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write the results to this JSON file")
@@ -153,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
 
     results = []
     for name in tqdm(args.models, desc="models", leave=False):
-        results.append(measure(name, args.runs, args.warmup, args.threads, args.engines, args.seed))
+        results.append(measure(name, args.runs, args.warmup, args.threads, args.engines, args.seed,
+                               args.burst))
     print_table(results, args.engines)
     if args.json:
         Path(args.json).write_text(json.dumps({"cpus": len(os.sched_getaffinity(0)), "results": results},

@@ -12,7 +12,7 @@ import dataclasses
 
 import numba
 import numpy as np
-from kiln.drivers.cpu.gemm import BLAS, MIN_FLOPS_PER_THREAD, gemm_block
+from kiln.drivers.cpu.gemm import BLAS, gemm_parts, matmul
 from kiln.errors import CompileError
 from kiln.ir import Node
 from kiln.ir.ops.convolution import window_geometry
@@ -250,6 +250,38 @@ def depthwise3x3(x, w, s, ph, pw, bias, act, lo, hi, threads, out):
                     orow[t] = _activate(arow[t] + bk, act, lo32, hi32)
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def shifted_gemms(kernel, x, w_taps, taps, ph, pw, plane, acc, parts, out):
+    """Stride-1 convolution of one sample by shifted GEMMs (f32), in ``parts`` threads.
+
+    ``x`` [C_in, H, W] is copied into ``plane`` [C_in, hp, wp], zero-padded (row pitch
+    ``wp``); for each tap t at flat offset ``taps[t]``, ``acc += w_taps[t] @
+    plane_flat[:, taps[t]:][:, :Ho*wp]`` (a strided operand, no copy; ``kernel`` is
+    :attr:`~kiln.drivers.cpu.gemm.PrivateBlas.kernel`). ``acc`` [C_out, Ho*wp] holds the
+    output on the padded width; ``out`` [C_out, Ho, Wo] receives its valid columns. Each
+    thread owns a block of output channels.
+    """
+    c_in, height, width = x.shape
+    hp, wp = plane.shape[1], plane.shape[2]
+    c_out, out_h, out_w = out.shape
+    length = out_h * wp
+    for c in numba.prange(c_in):
+        pc = plane[c]
+        pc[:, :] = 0.0
+        for r in range(height):
+            pc[r + ph, pw:pw + width] = x[c, r]
+    flat = plane.ctypes.data
+    for part in numba.prange(parts):
+        lo = c_out * part // parts
+        hi = c_out * (part + 1) // parts
+        for t in range(taps.shape[0]):
+            kernel(101, 111, 111, hi - lo, length, c_in, 1.0, w_taps[t, lo:].ctypes.data, c_in,
+                   flat + taps[t] * 4, hp * wp, 0.0 if t == 0 else 1.0, acc[lo:].ctypes.data, length)
+        for k in range(lo, hi):
+            for oh in range(out_h):
+                out[k, oh, :] = acc[k, oh * wp:oh * wp + out_w]
+
+
 @dataclasses.dataclass
 class ConvGeometry:
     """Static geometry of a 2-D convolution (NCHW): kernel, strides, dilations, begin pads."""
@@ -304,10 +336,7 @@ class Convolution:
             self.bias = np.zeros(g.c_out, np.float32)
             self.clamp: tuple[float, float] | None = None
         else:
-            cog = g.c_out // g.groups
-            self.w = [np.ascontiguousarray(w[k * cog:(k + 1) * cog].reshape(cog, -1))
-                      for k in range(g.groups)]
-            self.w_at = [m.ctypes.data for m in self.w]
+            self.w = np.ascontiguousarray(w.reshape(g.groups, g.c_out // g.groups, -1))
         self.pointwise = (g.kh == g.kw == 1 and g.sh == g.sw == 1 and g.ph == g.pw == 0)
         self.cols_shape = (w.shape[1] * g.kh * g.kw, g.out_h * g.out_w)
         # stride-1 KxK on maps of 14x14 and up with 64+ input channels: K*K shifted GEMMs beat
@@ -320,6 +349,8 @@ class Convolution:
             self.wp = max(width + g.pw, g.out_w + (g.kw - 1) * g.dw)
             self.hp = max(height + g.ph, g.out_h + (g.kh - 1) * g.dh) + 1
             self.w_taps = np.ascontiguousarray(w.transpose(2, 3, 0, 1).reshape(g.kh * g.kw, g.c_out, g.c_in))
+            self.taps = np.array([i * g.dh * self.wp + j * g.dw for i in range(g.kh) for j in range(g.kw)],
+                                 np.int64)
 
     def scale_weights(self, scale: np.ndarray) -> None:
         """Multiply output channel ``k`` of the weights by ``scale[k]`` (a folded BatchNorm/Multiply)."""
@@ -327,9 +358,7 @@ class Convolution:
         if self.depthwise:
             self.w = np.ascontiguousarray(self.w * scale[:, None, None])
             return
-        cog = self.g.c_out // self.g.groups
-        self.w = [np.ascontiguousarray(w * scale[k * cog:(k + 1) * cog, None]) for k, w in enumerate(self.w)]
-        self.w_at = [m.ctypes.data for m in self.w]
+        self.w = np.ascontiguousarray(self.w * scale.reshape(self.w.shape[0], -1, 1))
         if self.shifted:
             self.w_taps = np.ascontiguousarray(self.w_taps * scale[None, :, None])
 
@@ -349,18 +378,13 @@ class Convolution:
             return (self.g.c_in * self.hp * self.wp + self.g.c_out * self.g.out_h * self.wp) * 4
         return self.cols_shape[0] * self.cols_shape[1] * 4
 
-    def run(self, x: np.ndarray, out: np.ndarray, workspace: np.ndarray | None, gemm=None, team=None) -> None:
+    def run(self, x: np.ndarray, out: np.ndarray, workspace: np.ndarray | None, threads: int = 1) -> None:
         """Compute the convolution of ``x`` [N, C_in, H, W] into ``out`` [N, C_out, Ho, Wo] (f32).
 
-        ``gemm(a, b, out)`` computes the matrix products (default: ``np.matmul``);
-        ``team`` (a :class:`~kiln.drivers.cpu.gemm.GemmTeam`) splits shifted GEMMs by rows.
+        ``workspace`` holds at least :attr:`workspace_bytes`; GEMMs use up to ``threads`` threads
+        (the numba loops use numba's current thread count).
         """
-        gemm = gemm or _matmul
         g = self.g
-        if self.shifted:
-            for b in range(x.shape[0]):
-                self._run_shifted(x[b], out[b], workspace, team)
-            return
         if self.depthwise:
             act = self.clamp is not None
             lo, hi = self.clamp if act else (0.0, 0.0)
@@ -374,80 +398,34 @@ class Convolution:
                 depthwise(x, self.w, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, self.bias, act, lo, hi, out)
             return
         x = np.ascontiguousarray(x)
-        cig = g.c_in // g.groups
-        cog = g.c_out // g.groups
-        cols = None if self.pointwise else workspace[:self.cols_shape[0] * self.cols_shape[1]].reshape(
-            self.cols_shape)
-        k_dim, hw = self.cols_shape
-        if BLAS is not None and out.flags.c_contiguous and x.dtype == out.dtype == np.float32 and (
-                team is None or team.threads == 1 or 2 * cog * k_dim * hw < 2 * MIN_FLOPS_PER_THREAD):
-            self._run_at(x, out, cols)
+        if self.shifted and BLAS is not None and out.flags.c_contiguous:
+            for b in range(x.shape[0]):
+                self._run_shifted(x[b], out[b], workspace, threads)
             return
-        for b in range(x.shape[0]):
-            for k in range(g.groups):
-                xs = x[b, k * cig:(k + 1) * cig]
-                if self.pointwise:
-                    src = xs.reshape(cig, -1)
-                else:
-                    unfold(xs, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, g.out_h, g.out_w, cols)
-                    src = cols
-                gemm(self.w[k], src, out[b, k * cog:(k + 1) * cog].reshape(cog, -1))
-
-
-    def _run_at(self, x: np.ndarray, out: np.ndarray, cols: np.ndarray | None) -> None:
-        """Run the grouped/unfolded GEMMs on the calling thread, straight to BLAS by address (f32)."""
-        g = self.g
         cig, cog = g.c_in // g.groups, g.c_out // g.groups
         k_dim, hw = self.cols_shape
-        plane_in = x.shape[2] * x.shape[3]
-        x_at, out_at = x.ctypes.data, out.ctypes.data
-        cols_at = cols.ctypes.data if cols is not None else 0
         for b in range(x.shape[0]):
+            if self.pointwise:  # the input already is the [C_in, H*W] matrix: one GEMM per group
+                matmul(self.w, x[b].reshape(g.groups, cig, hw), out[b].reshape(g.groups, cog, hw), threads)
+                continue
+            cols = workspace[:k_dim * hw].reshape(k_dim, hw)
             for k in range(g.groups):
-                if self.pointwise:
-                    src = x_at + (b * g.c_in + k * cig) * plane_in * 4
-                else:
-                    unfold(x[b, k * cig:(k + 1) * cig], g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw,
-                           g.out_h, g.out_w, cols)
-                    src = cols_at
-                BLAS.sgemm_at(cog, hw, k_dim, self.w_at[k], k_dim, src, hw,
-                              out_at + (b * g.c_out + k * cog) * hw * 4, hw)
+                unfold(x[b, k * cig:(k + 1) * cig], g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw,
+                       g.out_h, g.out_w, cols)
+                matmul(self.w[k], cols, out[b, k * cog:(k + 1) * cog].reshape(cog, hw), threads)
 
-    def _run_shifted(self, x: np.ndarray, out: np.ndarray, workspace: np.ndarray, team) -> None:
-        """One sample by shifted GEMMs: copy ``x`` [C, H, W] into a zero-padded plane of row pitch
-        ``wp``; for each tap (i, j), ``acc += W_ij @ plane[:, i*dh*wp + j*dw :][:, :Ho*wp]``
-        (a strided view, no copy); the output is ``acc`` on the padded width, compacted."""
+    def _run_shifted(self, x: np.ndarray, out: np.ndarray, workspace: np.ndarray, threads: int) -> None:
+        """One sample [C, H, W] by shifted GEMMs (:func:`shifted_gemms`) on up to ``threads`` threads."""
         g = self.g
-        c_in, height, width = x.shape
-        hp, wp = self.hp, self.wp
-        length = g.out_h * wp
-        plane = workspace[:c_in * hp * wp].reshape(c_in, hp, wp)
-        plane[...] = 0.0
-        plane[:, g.ph:g.ph + height, g.pw:g.pw + width] = x
-        flat = plane.reshape(c_in, hp * wp)
-        acc = workspace[c_in * hp * wp:c_in * hp * wp + g.c_out * length].reshape(g.c_out, length)
-        taps = [(i * g.dh * wp + j * g.dw) for i in range(g.kh) for j in range(g.kw)]
-
-        def rows(part: int, parts: int) -> None:
-            lo, hi = g.c_out * part // parts, g.c_out * (part + 1) // parts
-            for t, offset in enumerate(taps):
-                gemm_block(self.w_taps[t, lo:hi], flat[:, offset:offset + length], acc[lo:hi],
-                           0.0 if t == 0 else 1.0)
-            out[lo:hi] = acc[lo:hi].reshape(hi - lo, g.out_h, wp)[:, :, :g.out_w]
-
-        work = 2 * g.c_out * c_in * len(taps) * length
-        parts = min(team.threads, work // MIN_FLOPS_PER_THREAD, g.c_out // 16) if team is not None else 1
-        if parts > 1:
-            team.run(rows, parts)
-        else:
-            rows(0, 1)
+        plane_size = g.c_in * self.hp * self.wp
+        plane = workspace[:plane_size].reshape(g.c_in, self.hp, self.wp)
+        acc = workspace[plane_size:plane_size + g.c_out * g.out_h * self.wp].reshape(g.c_out, -1)
+        flops = 2 * g.c_out * g.c_in * len(self.taps) * g.out_h * self.wp
+        parts = min(gemm_parts(flops, threads), max(g.c_out // 16, 1))
+        shifted_gemms(BLAS.kernel, x, self.w_taps, self.taps, g.ph, g.pw, plane, acc, parts, out)
 
 
 SHIFTED_MIN_SIDE = 14
 SHIFTED_MIN_CHANNELS = 64
 """Stride-1 convolutions with outputs at least SHIFTED_MIN_SIDE wide and high and at least
 SHIFTED_MIN_CHANNELS input channels use shifted GEMMs."""
-
-
-def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    np.matmul(a, b, out=out)

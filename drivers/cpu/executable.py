@@ -18,7 +18,7 @@ import numba
 import numpy as np
 from kiln.drivers.cpu.convolution import Convolution
 from kiln.drivers.cpu.elementwise import BoundChain
-from kiln.drivers.cpu.gemm import set_blas_threads, team
+from kiln.drivers.cpu.gemm import set_blas_threads
 from kiln.drivers.cpu.matmul import MatMul
 from kiln.drivers.cpu.normalization import RowNormalization
 from kiln.drivers.cpu.pooling import Pooling
@@ -234,13 +234,8 @@ class CpuProgram:
                                        else self._slot(operand))
 
         elements = int(np.prod(shape, dtype=np.int64))
-        threads_for = _threads_for(elements)
 
         def output(arena):
-            threads = threads_for(arena)
-            if arena.numba_threads != threads:  # numba's count is per calling thread; reset per inference
-                numba.set_num_threads(threads)
-                arena.numba_threads = threads
             if buffer is None:
                 return np.empty(shape, np.float32)
             return arena.view(buffer, shape, elements, offset)
@@ -264,7 +259,7 @@ class CpuProgram:
 
             def run_conv(env, arena):
                 out = output(arena)
-                kernel.run(env[x_slot], out, arena.workspace, arena.gemm, arena.team)
+                kernel.run(env[x_slot], out, arena.workspace, arena.threads)
                 finish(env, out)
             return CpuStep(step, exec_type, run_conv, reads, writes)
         if isinstance(kernel, MatMul):
@@ -272,7 +267,7 @@ class CpuProgram:
 
             def run_matmul(env, arena):
                 out = output(arena)
-                kernel.run(env[x_slot], env[b_slot], out, arena.gemm)
+                kernel.run(env[x_slot], env[b_slot], out, arena.threads)
                 finish(env, out)
             return CpuStep(step, "sgemm", run_matmul, reads, writes)
 
@@ -283,29 +278,11 @@ class CpuProgram:
         return CpuStep(step, f"numba_{step.node.type_name.lower()}", run_rows, reads, writes)
 
 
-PARALLEL_MIN_ELEMENTS = 1 << 18
-"""Kernels writing fewer elements run on one thread: waking numba's workers costs more.
-
-Measured with 2 threads on the loaded 2-core VM: 1 << 18 instead of 1 << 15 cut SqueezeNet's
-and ShuffleNet's median latency by 4-6 % (ResNet-50 unchanged), since a worker the OS runs
-late stalls every small parallel loop; GEMMs still split by their own rule."""
-
-
-def _threads_for(elements: int) -> Callable:
-    if elements >= PARALLEL_MIN_ELEMENTS:
-        return lambda arena: arena.threads
-    return lambda arena: 1
-
-
 class Arena:
     """The reusable buffers of one in-flight inference: planned slots and conv scratch."""
 
-    def __init__(self, program: CpuProgram, team, threads: int):
+    def __init__(self, program: CpuProgram, threads: int):
         self.threads = threads
-        self.numba_threads = 0
-        """numba's thread count last set by this inference's calling thread (0: unknown)."""
-        self.team = team
-        self.gemm = team.matmul
         self.slots = [np.empty(n // 4, np.float32) for n in program.plan.slot_bytes]
         self.workspace = np.empty(max(program.workspace_bytes // 4, 1), np.float32)
 
@@ -362,7 +339,7 @@ class CpuExecutable(Executable):
             arena = pool.pop() if pool else None
         if arena is None:
             threads = min(self.threads, numba.config.NUMBA_NUM_THREADS)
-            arena = Arena(program, team(self.threads), threads)
+            arena = Arena(program, threads)
         previous = set_blas_threads(1)
         try:
             return self._run(program, arena, inputs)
@@ -374,7 +351,7 @@ class CpuExecutable(Executable):
 
     def _run(self, program: CpuProgram, arena: Arena, inputs: list[np.ndarray]) -> list[np.ndarray]:
         env = list(program.env_template)
-        arena.numba_threads = 0
+        numba.set_num_threads(arena.threads)  # per calling thread: every parallel loop of this inference
         for slot, value in zip(program.input_slots, inputs):
             env[slot] = value
         profile = [] if self.profiling else None

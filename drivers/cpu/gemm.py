@@ -1,4 +1,4 @@
-"""Parallel f32 GEMM: one single-threaded BLAS call per core on a block of the output.
+"""Parallel f32 GEMM: single-threaded BLAS calls on blocks of the output, one per numba thread.
 
 Two measured problems with calling numpy's BLAS from the kernels:
 
@@ -11,11 +11,15 @@ Two measured problems with calling numpy's BLAS from the kernels:
 
 So Kiln loads a *private* instance of the same OpenBLAS library (a copy of
 numpy's, under the kernel cache directory), single-threaded, with the AVX-512
-kernels when the CPU has AVX-512F and numpy's instance chose an AVX2 core, and
-splits each GEMM into blocks that its own persistent workers and the calling
-thread compute at once. numpy's own BLAS is left as the user set it.
-Set ``KILN_PRIVATE_BLAS=0`` to use numpy's BLAS (per-thread single-threaded),
-``KILN_BLAS_CORETYPE`` to force an OpenBLAS core name.
+kernels when the CPU has AVX-512F and numpy's instance chose an AVX2 core. Its
+``cblas_sgemm`` is called from compiled numba code: :func:`parallel_sgemm` splits
+one product into row or column blocks inside a ``prange``, so every parallel
+step of an inference (GEMMs, unfolding, elementwise loops, pooling) runs on the
+same numba/OpenMP team and no second thread pool competes for the cores. A
+parallel region costs about 1-2 us, against 20-50 us to wake a Python worker.
+numpy's own BLAS is left as the user set it. Set ``KILN_PRIVATE_BLAS=0`` to use
+numpy's BLAS (single-threaded per calling thread), ``KILN_BLAS_CORETYPE`` to force
+an OpenBLAS core name.
 """
 
 from __future__ import annotations
@@ -24,11 +28,11 @@ import ctypes
 import glob
 import os
 import shutil
-import threading
 
+import numba
 import numpy as np
 
-_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_NO_TRANS, _TRANS = 111, 112
 
 
 def _numpy_openblas_path() -> str | None:
@@ -87,7 +91,7 @@ def _corename(lib) -> str:
 
 
 class PrivateBlas:
-    """A private, single-threaded OpenBLAS instance: ``sgemm(a, b, out)`` on 2-D f32 arrays."""
+    """A private, single-threaded OpenBLAS instance; :attr:`kernel` is its ``cblas_sgemm``."""
 
     def __init__(self):
         source = _numpy_openblas_path()
@@ -121,49 +125,12 @@ class PrivateBlas:
         if fn is None:
             raise OSError(f"{target}: no cblas_sgemm symbol")
         index = ctypes.c_int64 if fn.__name__.endswith("64_") else ctypes.c_int
-        fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, index, index, index, ctypes.c_float,
-                       ctypes.c_void_p, index, ctypes.c_void_p, index, ctypes.c_float, ctypes.c_void_p, index]
-        fn.restype = None
-        self._sgemm = fn
-
-    def sgemm_at(self, m: int, n: int, k: int, a: int, lda: int, b: int, ldb: int, out: int,
-                 ldc: int) -> None:
-        """Compute ``out = a @ b`` on row-major f32 matrices given by address and row pitch (elements).
-
-        No checks: the caller guarantees the shapes, pitches and that the memory stays alive
-        (about 1 us per call, against about 5 us for :meth:`sgemm`'s checks and conversions).
-        """
-        self._sgemm(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, m, n, k, 1.0, a, lda, b, ldb, 0.0, out, ldc)
-
-    @staticmethod
-    def _layout(x: np.ndarray):
-        """Return (array, transpose flag, leading dimension) for BLAS, copying only if needed."""
-        rows, cols = x.shape
-        s0, s1 = x.strides
-        if s1 == 4 and s0 >= max(cols, 1) * 4 and s0 % 4 == 0:
-            return x, _NO_TRANS, s0 // 4
-        if s0 == 4 and s1 >= max(rows, 1) * 4 and s1 % 4 == 0:
-            return x, _TRANS, s1 // 4
-        x = np.ascontiguousarray(x)
-        return x, _NO_TRANS, max(cols, 1)
-
-    def sgemm(self, a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float = 0.0) -> bool:
-        """Compute ``out = a @ b + beta * out`` (2-D f32); False (nothing done) if a layout does not fit."""
-        m, n = out.shape
-        if out.strides[1] != 4 or out.strides[0] % 4 or out.strides[0] < max(n, 1) * 4 \
-                or a.dtype != np.float32 or b.dtype != np.float32 or out.dtype != np.float32:
-            return False
-        k = a.shape[1]
-        if m == 0 or n == 0:
-            return True
-        if k == 0:
-            out *= beta
-            return True
-        a, ta, lda = self._layout(a)
-        b, tb, ldb = self._layout(b)
-        self._sgemm(_ROW_MAJOR, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb, beta,
-                    out.ctypes.data, out.strides[0] // 4)
-        return True
+        address = ctypes.c_int64  # numba passes the matrices as integer addresses
+        prototype = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, ctypes.c_int, index, index, index,
+                                     ctypes.c_float, address, index, address, index, ctypes.c_float,
+                                     address, index)
+        self.kernel = prototype(ctypes.cast(fn, ctypes.c_void_p).value)
+        """``cblas_sgemm`` as a function pointer numba-compiled code calls (matrices by address)."""
 
 
 def _private_blas() -> PrivateBlas | None:
@@ -179,131 +146,103 @@ BLAS = _private_blas()
 """Kiln's private BLAS, or None (then numpy's BLAS runs single-threaded in Kiln's threads)."""
 
 
-def gemm_block(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float = 0.0) -> None:
-    """Compute ``out = a @ b (+ out if beta == 1)`` on the calling thread.
+MIN_FLOPS_PER_THREAD = 1_000_000
+"""Below this many FLOPs per thread a GEMM runs on one thread: a block would cost more to hand out.
 
-    2-D operands, or batched ones with equal leading dims (beta 0 only).
+Measured with numba's OpenMP team (about 1-2 us per parallel region): a 64x3025x16 product
+(6.2 MFLOP) gains nothing from a second thread, 16x3025x128 (12 MFLOP) gains 1.6x."""
+
+COLUMN_ALIGN = 16
+"""Column blocks start at multiples of 16 floats (one AVX-512 vector)."""
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def parallel_sgemm(kernel, trans_a, trans_b, batch, m, n, k, a, stride_a, lda, b, stride_b, ldb, beta, c,
+                   stride_c, ldc, parts):
+    """``c[i] = a[i] @ b[i] + beta * c[i]`` for ``i < batch``, f32 row-major, in ``parts`` threads.
+
+    Operands are addresses; ``stride_*`` are the bytes between consecutive matrices of the
+    batch, ``ld*`` the row pitches in elements, ``trans_*`` the CBLAS transpose codes
+    (111 as stored, 112 transposed). ``kernel`` is :attr:`PrivateBlas.kernel`. Each matrix
+    is cut into ``splits`` blocks along its longer output dimension (columns in multiples
+    of :data:`COLUMN_ALIGN`) so that ``batch * splits`` jobs share out evenly; every job is
+    one single-threaded BLAS call.
     """
-    if beta:
-        if BLAS is None or out.ndim != 2 or not BLAS.sgemm(a, b, out, beta):
+    splits = max((parts + batch - 1) // batch, 1)
+    along_rows = m >= n
+    extent = m if along_rows else n
+    if not along_rows:
+        splits = min(splits, max(n // COLUMN_ALIGN, 1))
+    splits = min(splits, max(extent, 1))
+    jobs = batch * splits
+    chunks = min(parts, jobs)
+    for chunk in numba.prange(chunks):
+        for job in range(jobs * chunk // chunks, jobs * (chunk + 1) // chunks):
+            i = job // splits
+            s = job % splits
+            lo = extent * s // splits
+            hi = extent * (s + 1) // splits
+            if not along_rows:
+                lo = lo // COLUMN_ALIGN * COLUMN_ALIGN
+                hi = n if s == splits - 1 else hi // COLUMN_ALIGN * COLUMN_ALIGN
+            if hi <= lo:
+                continue
+            ai = a + i * stride_a
+            bi = b + i * stride_b
+            ci = c + i * stride_c
+            if along_rows:
+                ai += lo * (4 if trans_a == 112 else 4 * lda)
+                ci += lo * 4 * ldc
+                kernel(101, trans_a, trans_b, hi - lo, n, k, 1.0, ai, lda, bi, ldb, beta, ci, ldc)
+            else:
+                bi += lo * (4 * ldb if trans_b == 112 else 4)
+                ci += lo * 4
+                kernel(101, trans_a, trans_b, m, hi - lo, k, 1.0, ai, lda, bi, ldb, beta, ci, ldc)
+
+
+def gemm_parts(flops: int, threads: int) -> int:
+    """Return how many threads a product of ``flops`` FLOPs should use (1 .. ``threads``)."""
+    return int(max(min(threads, flops // MIN_FLOPS_PER_THREAD), 1))
+
+
+def _matrix(x: np.ndarray):
+    """Return (array, CBLAS transpose code, row pitch) of the last two axes, copying only if needed."""
+    rows, cols = x.shape[-2:]
+    s0, s1 = x.strides[-2:]
+    if s1 == 4 and s0 >= max(cols, 1) * 4 and s0 % 4 == 0:
+        return x, _NO_TRANS, s0 // 4
+    if s0 == 4 and s1 >= max(rows, 1) * 4 and s1 % 4 == 0:
+        return x, _TRANS, s1 // 4
+    x = np.ascontiguousarray(x)
+    return x, _NO_TRANS, max(cols, 1)
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, threads: int = 1, beta: float = 0.0) -> None:
+    """Compute ``out = a @ b + beta * out`` (f32) with up to ``threads`` threads.
+
+    2-D operands, or 3-D ones with equal leading dims; anything else (or no private
+    BLAS) goes to ``np.matmul``.
+    """
+    batched = out.ndim == 3 and a.ndim == 3 and b.ndim == 3 and a.shape[0] == b.shape[0] == out.shape[0]
+    if BLAS is None or out.dtype != np.float32 or a.dtype != np.float32 or b.dtype != np.float32 \
+            or not (out.ndim == a.ndim == b.ndim == 2 or batched) or out.strides[-1] != 4 \
+            or out.strides[-2] % 4 or out.strides[-2] < max(out.shape[-1], 1) * 4:
+        if beta:
             out += a @ b
-        return
-    if BLAS is not None:
-        if out.ndim == 2:
-            if BLAS.sgemm(a, b, out):
-                return
-        elif out.ndim == 3 and a.ndim == 3 and b.ndim == 3:
-            if all(BLAS.sgemm(a[i], b[i], out[i]) for i in range(out.shape[0])):
-                return
-    np.matmul(a, b, out=out)
-
-
-MIN_FLOPS_PER_THREAD = 4_000_000
-"""Below this many FLOPs per thread a GEMM runs on the caller alone: waking a worker costs more."""
-
-
-class GemmTeam:
-    """``threads`` threads (the caller plus ``threads - 1`` persistent workers) sharing each GEMM.
-
-    :meth:`matmul` splits ``out = a @ b`` (2-D f32) along its larger output
-    dimension; one job at a time runs on the team (concurrent callers queue).
-    """
-
-    def __init__(self, threads: int):
-        self.threads = max(int(threads), 1)
-        self._job_lock = threading.Lock()
-        self._work: list[tuple | None] = [None] * self.threads
-        self._start = [threading.Event() for _ in range(self.threads)]
-        self._done = [threading.Event() for _ in range(self.threads)]
-        self._errors: list[BaseException | None] = [None] * self.threads
-        for index in range(1, self.threads):
-            threading.Thread(target=self._worker, args=(index,), daemon=True,
-                             name=f"kiln-gemm-{index}").start()
-
-    def _worker(self, index: int) -> None:
-        set_blas_threads(1)
-        while True:
-            self._start[index].wait()
-            self._start[index].clear()
-            try:
-                fn, args = self._work[index]
-                fn(*args)
-            except BaseException as error:  # handed to the caller
-                self._errors[index] = error
-            self._done[index].set()
-
-    def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-        """Compute ``out[...] = a @ b`` (f32): 2-D, or batched with equal leading dims.
-
-        2-D products split along the larger output dimension, batched ones along the batch.
-        """
-        batched = out.ndim > 2
-        if batched:
-            if a.shape[:-2] != out.shape[:-2] or b.shape[:-2] != out.shape[:-2] \
-                    or not out.flags.c_contiguous:
-                np.matmul(a, b, out=out)
-                return
-            work = 2 * out.size * a.shape[-1]
-            a = a.reshape((-1,) + a.shape[-2:])
-            b = b.reshape((-1,) + b.shape[-2:])
-            out = out.reshape((-1,) + out.shape[-2:])
-            extent, axis = out.shape[0], 0
         else:
-            m, n = out.shape
-            extent, axis = (m, 0) if m >= n else (n, 1)
-            extent = extent // 16
-            work = 2 * m * n * a.shape[-1]
-        parts = min(self.threads, extent, max(work // MIN_FLOPS_PER_THREAD, 1))
-        if parts <= 1 or not self._job_lock.acquire(blocking=False):
-            gemm_block(a, b, out)
-            return
-        try:
-            bounds = np.linspace(0, out.shape[0] if axis == 0 else out.shape[1], parts + 1).astype(int)
-            blocks = []
-            for lo, hi in zip(bounds[:-1], bounds[1:]):
-                if batched:
-                    blocks.append((a[lo:hi], b[lo:hi], out[lo:hi]))
-                elif axis == 0:
-                    blocks.append((a[lo:hi], b, out[lo:hi]))
-                else:
-                    blocks.append((a, b[:, lo:hi], out[:, lo:hi]))
-            self._dispatch([(gemm_block, block) for block in blocks])
-        finally:
-            self._job_lock.release()
-
-    def _dispatch(self, jobs: list[tuple]) -> None:
-        """Run ``fn(*args)`` of job 0 on the caller and the others on workers; wait for all."""
-        for index in range(1, len(jobs)):
-            self._errors[index] = None
-            self._done[index].clear()
-            self._work[index] = jobs[index]
-            self._start[index].set()
-        fn, args = jobs[0]
-        fn(*args)
-        for index in range(1, len(jobs)):
-            self._done[index].wait()
-            if self._errors[index] is not None:
-                raise self._errors[index]
-
-    def run(self, fn, parts: int) -> None:
-        """Call ``fn(part, parts)`` for each of ``parts`` (<= threads) parts at once; then return."""
-        parts = max(min(parts, self.threads), 1)
-        if parts == 1 or not self._job_lock.acquire(blocking=False):
-            fn(0, 1)
-            return
-        try:
-            self._dispatch([(fn, (part, parts)) for part in range(parts)])
-        finally:
-            self._job_lock.release()
-
-
-_TEAMS: dict[int, GemmTeam] = {}
-_TEAMS_LOCK = threading.Lock()
-
-
-def team(threads: int) -> GemmTeam:
-    """Return the process-wide team of ``threads`` threads (created on first use)."""
-    with _TEAMS_LOCK:
-        if threads not in _TEAMS:
-            _TEAMS[threads] = GemmTeam(threads)
-        return _TEAMS[threads]
+            np.matmul(a, b, out=out)
+        return
+    m, n = out.shape[-2:]
+    k = a.shape[-1]
+    count = out.shape[0] if batched else 1
+    if m == 0 or n == 0 or count == 0:
+        return
+    if k == 0:
+        out *= beta
+        return
+    a, ta, lda = _matrix(a)
+    b, tb, ldb = _matrix(b)
+    stride = (lambda x: x.strides[0]) if batched else (lambda x: 0)
+    parallel_sgemm(BLAS.kernel, ta, tb, count, m, n, k, a.ctypes.data, stride(a), lda, b.ctypes.data,
+                   stride(b), ldb, beta, out.ctypes.data, stride(out), out.strides[-2] // 4,
+                   gemm_parts(2 * count * m * n * k, threads))

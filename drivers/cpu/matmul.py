@@ -1,8 +1,9 @@
-"""MatMul on the CPU: BLAS sgemm through numpy, with constant right-hand sides pre-transposed."""
+"""MatMul on the CPU: parallel BLAS sgemm, with constant right-hand sides pre-transposed."""
 
 from __future__ import annotations
 
 import numpy as np
+from kiln.drivers.cpu.gemm import matmul
 from kiln.errors import CompileError
 from kiln.ir import Node
 
@@ -29,8 +30,8 @@ class MatMul:
             self.b_const = np.ascontiguousarray(value)
         self.fold_rows = self.b_const is not None and self.b_const.ndim == 2 and not self.transpose_a
 
-    def run(self, a: np.ndarray, b: np.ndarray | None, out: np.ndarray, gemm) -> None:
-        """Compute ``a @ b`` into ``out`` with ``gemm(a, b, out)``."""
+    def run(self, a: np.ndarray, b: np.ndarray | None, out: np.ndarray, threads: int = 1) -> None:
+        """Compute ``a @ b`` into ``out`` (f32) with up to ``threads`` threads."""
         if self.transpose_a:
             a = np.swapaxes(a, -1, -2)
         if self.b_const is not None:
@@ -38,6 +39,9 @@ class MatMul:
         elif self.transpose_b:
             b = np.swapaxes(b, -1, -2)
         if self.fold_rows and a.flags.c_contiguous:
-            gemm(a.reshape(-1, a.shape[-1]), b, out.reshape(-1, out.shape[-1]))
+            matmul(a.reshape(-1, a.shape[-1]), b, out.reshape(-1, out.shape[-1]), threads)
+        elif a.ndim > 3 and a.shape[:-2] == b.shape[:-2] == out.shape[:-2] and out.flags.c_contiguous:
+            matmul(a.reshape((-1,) + a.shape[-2:]), b.reshape((-1,) + b.shape[-2:]),
+                   out.reshape((-1,) + out.shape[-2:]), threads)
         else:
-            gemm(a, b, out)
+            matmul(a, b, out, threads)
