@@ -34,6 +34,31 @@ CLASSIC_ABC_ECP5 = {
 }
 
 
+#: ECP5 LUT mappings: Yosys's default timing-driven ``abc9`` or classic ``abc -lut 4``.
+LUT_MAPPINGS = ("auto", "abc9", "abc")
+#: From this array size up, ``auto`` maps ECP5 LUTs with classic ABC: Yosys 0.70's abc9
+#: stopped on an internal assertion (ABC_OPS_REINTEGRATE) after ~25 minutes on the
+#: dim-8 default ULX3S build, while dim 2 and dim 4 builds map with abc9.
+CLASSIC_ABC_FROM_DIM = 8
+
+
+def lut_mapping_for(board: Board, config, requested: str = "auto") -> str:
+    """Return the LUT mapping to run first: ``abc9`` or ``abc`` (ECP5 only; iCE40: ``abc9``).
+
+    ``requested`` is one of LUT_MAPPINGS; ``auto`` picks classic ``abc`` for ECP5
+    builds with ``config.dim >= CLASSIC_ABC_FROM_DIM`` and ``abc9`` otherwise.
+    """
+    if requested not in LUT_MAPPINGS:
+        raise FpgaFlowError(f"LUT mapping {requested!r} is not one of {', '.join(LUT_MAPPINGS)}")
+    if board.family != "ecp5":
+        if requested == "abc":
+            raise FpgaFlowError(f"{board.name}: classic ABC mapping is only offered for ECP5")
+        return "abc9"
+    if requested == "auto":
+        return "abc" if config.dim >= CLASSIC_ABC_FROM_DIM else "abc9"
+    return requested
+
+
 @dataclass(frozen=True)
 class BuildStage:
     """One step of the build script, recognised by the file it starts writing."""
@@ -65,14 +90,16 @@ def toolchain_env(board: Board) -> dict[str, str]:
 
 def build_bitstream(board: Board, config, out_dir: str | Path, *, dram_bytes: int | None = None,
                     baud: int | None = None, clock_mhz: float | None = None,
-                    progress: bool = True) -> BuildReport:
+                    lut_mapping: str = "auto", progress: bool = True) -> BuildReport:
     """Build ``config``'s VPU with a UART host link for ``board`` into ``out_dir``.
 
     Writes ``kiln_vpu.bit`` (ECP5) or ``kiln_vpu.bin`` (iCE40), the Yosys log
     ``kiln_vpu.rpt``, the nextpnr log ``kiln_vpu.tim``, its JSON report
     ``kiln_vpu.report.json`` and every generated input (RTLIL, constraints, script).
     ``clock_mhz`` runs the VPU from a PLL at that frequency (ECP5 boards) instead of
-    the board's clock. Returns the parsed report. Raises FpgaFlowError naming the
+    the board's clock. ``lut_mapping`` (see ``lut_mapping_for``) picks Yosys's LUT
+    mapping for ECP5; an abc9 run that stops on abc9's internal assertion is redone
+    with classic ABC. Returns the parsed report. Raises FpgaFlowError naming the
     stage that failed and the log to read.
     """
     out = Path(out_dir)
@@ -96,11 +123,17 @@ def build_bitstream(board: Board, config, out_dir: str | Path, *, dram_bytes: in
         top = board_top(config, dram_bytes=dram_bytes, clock_hz=clock_hz, baud=baud)
         return _run_tools(board, BoardDesign(top, pll), out, synthesis, progress)
 
+    mapping = lut_mapping_for(board, config, lut_mapping)
     started = time.monotonic()
     notes = []
     (out / "build.log").write_text("")
-    returncode = run({})
-    if returncode != 0 and board.family == "ecp5" and _abc9_crashed(out):
+    if mapping == "abc":
+        notes.append("LUTs mapped with classic abc -lut 4 (Yosys 0.70's abc9 fails on builds "
+                     f"of dim >= {CLASSIC_ABC_FROM_DIM}; --lut-mapping abc9 tries it anyway)")
+        returncode = run(CLASSIC_ABC_ECP5)
+    else:
+        returncode = run({})
+    if returncode != 0 and mapping == "abc9" and board.family == "ecp5" and _abc9_crashed(out):
         # Yosys 0.70's abc9 can stop on an internal assertion for large designs; map the
         # LUTs with classic ABC instead (synth_lattice has no switch for it).
         notes.append("Yosys's abc9 stopped on an internal assertion; LUTs mapped with "

@@ -18,8 +18,9 @@ def _saturate(value, lo, hi):
 
 
 #: Cycles from a source row's read to its result's write for VADD, VCLIP and VPOOL: the
-#: row memory's read cycle, then a register on its output (block-RAM outputs are slow).
-ROW_LATENCY = 2
+#: row memory's read cycle, a register on its output (block-RAM outputs are slow), the
+#: add, clip or pooling step into a result register, then the int8 saturation and write.
+ROW_LATENCY = 3
 #: The same for VREQ: read, output register, partial products, their sum, shift,
 #: round and zero point, then clamp and write.
 VREQ_LATENCY = 6
@@ -29,8 +30,8 @@ class VectorUnit(wiring.Component):
     """Execute one vector instruction (VADD, VCLIP, VREQ or VPOOL), one source row per cycle.
 
     Rows are read in the order the instruction's loop gives them; a row read in
-    cycle t is registered at the memory's output, combined, and written in cycle
-    t + ROW_LATENCY (VREQ: t + VREQ_LATENCY, after its 32x32-bit multiply as four
+    cycle t is registered at the memory's output, combined into a result register,
+    and written in cycle t + ROW_LATENCY (VREQ: t + VREQ_LATENCY, after its 32x32-bit multiply as four
     registered 16x16-bit partial products, their 64-bit sum, the arithmetic shift,
     the rounding and zero point, and the clamp, each in its own cycle). VREQ first
     reads its multiplier and shift rows in one cycle. VPOOL reads the win_h x win_w
@@ -150,19 +151,18 @@ class VectorUnit(wiring.Component):
         lanes8 = data.ArrayLayout(signed(8), dim)
         a = Signal(lanes32)
         b_acc = Signal(lanes32)
-        b_sp = Signal(lanes8)
+        b = Signal(lanes32)  # the second operand: b_acc or the scratchpad's int8 lanes
+        b_sp = data.View(lanes8, self.sp_read.data)
         r_valid, r_first, r_last, r_params = Signal(), Signal(), Signal(), Signal()
         r_dst = Signal(16)
+        for lane in range(dim):
+            m.d.sync += b[lane].eq(Mux(src_is_sp, b_sp[lane],
+                                       self.acc_read_b.data[32 * lane:32 * (lane + 1)]))
         m.d.sync += [a.eq(self.acc_read_a.data), b_acc.eq(self.acc_read_b.data),
-                     b_sp.eq(self.sp_read.data),
                      r_valid.eq(s1_valid), r_first.eq(s1_first), r_last.eq(s1_last),
                      r_dst.eq(s1_dst), r_params.eq(s1_params)]
 
-        # ---- stage 2: combine the registered rows, write (VADD, VCLIP, VPOOL) ----
-        b = Signal(lanes32)
-        for lane in range(dim):
-            m.d.comb += b[lane].eq(Mux(src_is_sp, b_sp[lane], b_acc[lane]))
-
+        # ---- stage 2: combine the registered rows into the result register ----
         multiplier = Signal(lanes32)
         shift = Signal(data.ArrayLayout(6, dim))
         with m.If(r_params):
@@ -186,12 +186,16 @@ class VectorUnit(wiring.Component):
                 m.d.comb += result[lane].eq(reduced)
             with m.If(r_valid & is_pool):
                 m.d.sync += pooled[lane].eq(reduced)
-        with m.If(r_valid):
-            m.d.comb += [
-                acc_write.eq(is_add | is_clip | (is_pool & r_last & (vpool.dst_mem == ACC))),
-                sp_write.eq(is_pool & r_last & (vpool.dst_mem == SP)),
-            ]
-        saturated = Cat(*[_saturate(result[lane], -128, 127)[:8] for lane in range(dim)])
+        out = Signal(lanes32)
+        out_dst = Signal(16)
+        m.d.sync += [
+            out.eq(result), out_dst.eq(r_dst),
+            acc_write.eq(r_valid & (is_add | is_clip
+                                    | (is_pool & r_last & (vpool.dst_mem == ACC)))),
+            sp_write.eq(r_valid & is_pool & r_last & (vpool.dst_mem == SP)),
+        ]
+        # ---- stage 3: write the result (int8-saturated into the scratchpad) ----
+        saturated = Cat(*[_saturate(out[lane], -128, 127)[:8] for lane in range(dim)])
 
         # ---- VREQ: partial products, sum, shift, round and zero point, clamp ----
         pp_valid, sum_valid, shift_valid, round_valid = Signal(), Signal(), Signal(), Signal()
@@ -220,16 +224,16 @@ class VectorUnit(wiring.Component):
             requantized.append(_saturate(offset, vreq.lo, vreq.hi)[:8])
 
         m.d.comb += [
-            self.acc_write.addr.eq(r_dst),
-            self.acc_write.data.eq(result),
+            self.acc_write.addr.eq(out_dst),
+            self.acc_write.data.eq(out),
             self.acc_write.en.eq(acc_write),
-            self.sp_write.addr.eq(Mux(round_valid, round_dst, r_dst)),
+            self.sp_write.addr.eq(Mux(round_valid, round_dst, out_dst)),
             self.sp_write.data.eq(Mux(round_valid, Cat(*requantized), saturated)),
             self.sp_write.en.eq(round_valid | sp_write),
         ]
 
-        m.d.comb += self.busy.eq(issuing | s1_valid | r_valid | pp_valid | sum_valid
-                                 | shift_valid | round_valid)
+        m.d.comb += self.busy.eq(issuing | s1_valid | r_valid | acc_write | sp_write | pp_valid
+                                 | sum_valid | shift_valid | round_valid)
         with m.If(self.start):
             m.d.sync += [issuing.eq(1), params.eq(op_req), n.eq(0), wy.eq(0), wx.eq(0),
                          dst_row.eq(dst_start), src_row.eq(src_start),

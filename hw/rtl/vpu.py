@@ -1,6 +1,6 @@
 """The VPU top level: fetch, three command queues with tokens, engines, memories, CSRs."""
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import Out
 
@@ -166,16 +166,30 @@ class VPU(wiring.Component):
                                        | target_ready, 1))
 
         # ---- the oldest instruction not yet retired (for TIMEOUT and DEADLOCK) ----
+        # A three-stage pipeline (candidates, pairs, minimum), so ``oldest`` shows the
+        # state of three cycles earlier; a deadlock is declared only once the queues
+        # have been blocked that long, when nothing has moved since.
         candidates = []
         for name in QUEUES:
             seq, queue = sequencers[name], queues[name]
-            candidates.append((seq.running | queue.r_rdy,
-                               Mux(seq.running, seq.index, queue.r_data[INSTRUCTION_BITS:])))
-        oldest = fetch.index
-        for number, (valid, index) in enumerate(candidates):
-            older = Signal(32, name=f"oldest{number}")
-            m.d.comb += older.eq(Mux(valid & (index < oldest), index, oldest))
-            oldest = older
+            valid, index = Signal(name=f"{name}_pending"), Signal(32, name=f"{name}_oldest")
+            m.d.sync += [valid.eq(seq.running | queue.r_rdy),
+                         index.eq(Mux(seq.running, seq.index, queue.r_data[INSTRUCTION_BITS:]))]
+            candidates.append((valid, index))
+        fetched = Signal(32)
+        m.d.sync += fetched.eq(fetch.index)
+        candidates.append((Const(1), fetched))
+
+        def older(first, second, name):
+            valid, index = Signal(name=f"{name}_valid"), Signal(32, name=name)
+            take_first = first[0] & (~second[0] | (first[1] < second[1]))
+            m.d.sync += [valid.eq(first[0] | second[0]),
+                         index.eq(Mux(take_first, first[1], second[1]))]
+            return valid, index
+
+        pair_a = older(candidates[0], candidates[1], "oldest_load_compute")
+        pair_b = older(candidates[2], candidates[3], "oldest_store_fetch")
+        _, oldest = older(pair_a, pair_b, "oldest")
 
         # ---- completion, errors, watchdog, deadlock ----
         idle = Signal()
@@ -184,8 +198,10 @@ class VPU(wiring.Component):
         blocked = Cat(*[sequencers[n].stall | (~sequencers[n].running & ~queues[n].r_rdy)
                         for n in QUEUES]).all()
         waiting = Cat(*[sequencers[n].stall for n in QUEUES]).any()
-        deadlocked = Signal()
-        m.d.sync += deadlocked.eq(running & blocked & waiting & (finish_seen | stall_fetch))
+        blocked_cycles = Signal(2)  # consecutive cycles every queue was blocked, up to 3
+        stuck = running & blocked & waiting & (finish_seen | stall_fetch)
+        m.d.sync += blocked_cycles.eq(Mux(stuck, blocked_cycles + (blocked_cycles != 3), 0))
+        deadlocked = (blocked_cycles == 3) & stuck
 
         def fail(code, index):
             return [running.eq(0), error.eq(1), error_code.eq(code), error_index.eq(index)]
@@ -201,7 +217,7 @@ class VPU(wiring.Component):
                 m.d.sync += fail(ErrorCode.NO_FINISH, last)
             with m.If((control.watchdog != 0) & (control.cycles >= control.watchdog)):
                 m.d.sync += fail(ErrorCode.TIMEOUT, oldest)
-            with m.Elif(deadlocked & running & blocked & waiting):
+            with m.Elif(deadlocked):
                 m.d.sync += fail(ErrorCode.DEADLOCK, oldest)
             with m.Elif(finish_seen & idle):
                 m.d.sync += [running.eq(0), done.eq(1)]

@@ -25,6 +25,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--clock-mhz", type=float,
                         help="run the VPU from a PLL at this frequency (ECP5 boards; default: "
                         "the board's clock)")
+    parser.add_argument("--lut-mapping", choices=("auto", "abc9", "abc"), default="auto",
+                        help="ECP5 LUT mapping: abc9 (timing-driven) or classic abc; auto "
+                        "uses classic abc from dim 8, where Yosys 0.70's abc9 crashes")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -45,7 +48,7 @@ def run(args) -> int:
         dram_bytes = args.dram_kib * 1024 if args.dram_kib else None
         report = build_bitstream(target, config, args.out, dram_bytes=dram_bytes,
                                  baud=args.baud, clock_mhz=args.clock_mhz,
-                                 progress=not args.no_progress)
+                                 lut_mapping=args.lut_mapping, progress=not args.no_progress)
     except (FpgaFlowError, ConfigError) as error:
         raise DeviceError(f"hw bitstream: {error}") from error
     print(report.table())
