@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from kiln.drivers.cpu.convolution import valid_columns
 from kiln.errors import CompileError
 from kiln.ir import Node
 from kiln.ir.ops.convolution import window_geometry
@@ -12,49 +11,94 @@ from kiln.ir.ops.convolution import window_geometry
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _nan_max(a, b):
-    """Return the larger of ``a`` and ``b``; NaN wins (as argmax in the reference picks it)."""
-    return a if (a >= b or a != a) else b
+    """Return the larger of ``a`` and ``b``; NaN wins (as argmax in the reference picks it).
+
+    Bitwise ``|``, not ``or``: no branch, so loops using it vectorize.
+    """
+    return a if (a >= b) | (a != a) else b
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _combine(a, b, is_max):
+    return _nan_max(a, b) if is_max else a + b
+
+
+@numba.njit(cache=True, nogil=True)
+def _pool_rows(xc, oc, is_max, kh, kw, sh, sw, dh, dw, ph, pw, pad, line, phases):
+    """Reduce the windows of one channel ``xc`` [H, W] into ``oc`` [Ho, Wo] (max, or sum for average).
+
+    Per output row: a vertical reduction over the window's rows into ``line``, a padded
+    row (``pw`` cells of ``pad`` before the input columns, ``pad`` after); for stride 2
+    the line is split into its even and odd columns (``phases``), so that every tap of
+    the horizontal reduction is a unit-stride read and all loops vectorize. ``pad`` is
+    -inf for max and 0 for sum.
+    """
+    height, width = xc.shape
+    out_h, out_w = oc.shape
+    span = line.shape[0]
+    for q in range(pw):
+        line[q] = pad
+    for q in range(pw + width, span):
+        line[q] = pad
+    body = line[pw:pw + width]
+    half = span // 2
+    even = phases[0, :half]
+    odd = phases[1, :half]
+    for oh in range(out_h):
+        first = True
+        for i in range(kh):
+            ih = oh * sh - ph + i * dh
+            if ih < 0 or ih >= height:
+                continue
+            xr = xc[ih]
+            if first:
+                for q in range(width):
+                    body[q] = xr[q]
+                first = False
+            else:
+                for q in range(width):
+                    body[q] = _combine(body[q], xr[q], is_max)
+        if first:
+            for q in range(width):
+                body[q] = pad
+        orow = oc[oh]
+        if sw == 1:
+            for t in range(out_w):
+                orow[t] = line[t]
+            for j in range(1, kw):
+                tap = line[j * dw:j * dw + out_w]
+                for t in range(out_w):
+                    orow[t] = _combine(orow[t], tap[t], is_max)
+        elif sw == 2:
+            for u in range(half):
+                even[u] = line[2 * u]
+                odd[u] = line[2 * u + 1]
+            for t in range(out_w):
+                orow[t] = even[t]
+            for j in range(1, kw):
+                offset = j * dw
+                src = (odd if offset % 2 else even)[offset // 2:offset // 2 + out_w]
+                for t in range(out_w):
+                    orow[t] = _combine(orow[t], src[t], is_max)
+        else:
+            for t in range(out_w):
+                acc = line[t * sw]
+                for j in range(1, kw):
+                    acc = _combine(acc, line[t * sw + j * dw], is_max)
+                orow[t] = acc
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def max_pool(x, kh, kw, sh, sw, dh, dw, ph, pw, out):
-    """Max over windows of ``x`` [N, C, H, W] into ``out`` [N, C, Ho, Wo] (f32); padding never wins.
-
-    Separable: per output row, a vertical max over the window's input rows along the
-    whole (contiguous) row, then a horizontal max over the kernel columns.
-    """
+    """Max over windows of ``x`` [N, C, H, W] into ``out`` [N, C, Ho, Wo] (f32); padding never wins."""
     n, c, height, width = x.shape
-    out_h, out_w = out.shape[2], out.shape[3]
-    lo, hi = valid_columns(kw, dw, pw, sw, out_w, width)
+    out_w = out.shape[3]
+    span = max((out_w - 1) * sw + (kw - 1) * dw + 1, pw + width) + 2
     for job in numba.prange(n * c):
-        xc = x[job // c, job % c]
-        oc = out[job // c, job % c]
-        column = np.empty(width, np.float32)
-        acc = np.empty(out_w, np.float32)
-        for oh in range(out_h):
-            column[:] = np.float32(-np.inf)
-            for i in range(kh):
-                ih = oh * sh - ph + i * dh
-                if ih < 0 or ih >= height:
-                    continue
-                xr = xc[ih]
-                for q in range(width):
-                    column[q] = _nan_max(column[q], xr[q])
-            acc[:] = np.float32(-np.inf)
-            for j in range(kw):
-                a0 = lo[j]
-                count = hi[j] - a0
-                if count <= 0:
-                    continue
-                ac = acc[a0:a0 + count]
-                xs = column[a0 * sw + j * dw - pw:]
-                if sw == 1:
-                    for t in range(count):
-                        ac[t] = _nan_max(ac[t], xs[t])
-                else:
-                    for t in range(count):
-                        ac[t] = _nan_max(ac[t], xs[t * sw])
-            oc[oh, :] = acc
+        line = np.empty(span, np.float32)
+        phases = np.empty((2, span // 2), np.float32)
+        _pool_rows(x[job // c, job % c], out[job // c, job % c], True, kh, kw, sh, sw, dh, dw, ph, pw,
+                   np.float32(-np.inf), line, phases)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -67,42 +111,32 @@ def avg_pool(x, kh, kw, sh, sw, ph, pw, pe_h, pe_w, exclude_pad, out):
     """
     n, c, height, width = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
-    lo, hi = valid_columns(kw, 1, pw, sw, out_w, width)
-    cols = np.empty(out_w, np.float32)
-    for ow in range(out_w):
-        w0 = ow * sw - pw
+    divisor = np.empty((out_h, out_w), np.float32)
+    for oh in range(out_h):
+        h0 = oh * sh - ph
         if exclude_pad:
-            cols[ow] = max(min(w0 + kw, width) - max(w0, 0), 0)
+            rows = max(min(h0 + kh, height) - max(h0, 0), 0)
         else:
-            cols[ow] = max(min(w0 + kw, width + pe_w) - max(w0, -pw), 0)
-    for job in numba.prange(n * c):
-        xc = x[job // c, job % c]
-        oc = out[job // c, job % c]
-        acc = np.empty(out_w, np.float32)
-        for oh in range(out_h):
-            h0 = oh * sh - ph
+            rows = max(min(h0 + kh, height + pe_h) - max(h0, -ph), 0)
+        for ow in range(out_w):
+            w0 = ow * sw - pw
             if exclude_pad:
-                rows = max(min(h0 + kh, height) - max(h0, 0), 0)
+                cols = max(min(w0 + kw, width) - max(w0, 0), 0)
             else:
-                rows = max(min(h0 + kh, height + pe_h) - max(h0, -ph), 0)
-            acc[:] = 0.0
-            for i in range(kh):
-                ih = h0 + i
-                if ih < 0 or ih >= height:
-                    continue
-                xr = xc[ih]
-                for j in range(kw):
-                    a0 = lo[j]
-                    count = hi[j] - a0
-                    if count <= 0:
-                        continue
-                    ac = acc[a0:a0 + count]
-                    xs = xr[a0 * sw + j - pw:]
-                    for t in range(count):
-                        ac[t] += xs[t * sw]
+                cols = max(min(w0 + kw, width + pe_w) - max(w0, -pw), 0)
+            divisor[oh, ow] = rows * cols
+    span = max((out_w - 1) * sw + kw, pw + width) + 2
+    for job in numba.prange(n * c):
+        line = np.empty(span, np.float32)
+        phases = np.empty((2, span // 2), np.float32)
+        oc = out[job // c, job % c]
+        _pool_rows(x[job // c, job % c], oc, False, kh, kw, sh, sw, 1, 1, ph, pw, np.float32(0.0), line,
+                   phases)
+        for oh in range(out_h):
+            orow = oc[oh]
+            drow = divisor[oh]
             for ow in range(out_w):
-                d = rows * cols[ow]
-                oc[oh, ow] = acc[ow] / d if d > 0 else np.float32(0.0)
+                orow[ow] = orow[ow] / drow[ow] if drow[ow] > 0 else np.float32(0.0)
 
 
 class Pooling:

@@ -106,6 +106,8 @@ def test_conv_batchnorm_residual_relu_fuse_into_one_step():
     ("MaxPool", 3, 2, (1, 1), True, "floor"), ("MaxPool", 2, 2, (0, 0), True, "ceil"),
     ("AvgPool", 3, 1, (1, 1), True, "floor"), ("AvgPool", 3, 1, (1, 1), False, "floor"),
     ("AvgPool", 2, 2, (0, 1), False, "ceil"), ("AvgPool", 3, 2, (0, 0), True, "ceil"),
+    ("MaxPool", 3, 3, (1, 1), True, "ceil"), ("AvgPool", 2, 3, (1, 0), False, "floor"),
+    ("MaxPool", 4, 2, (2, 1), True, "floor"), ("AvgPool", 5, 1, (2, 2), True, "floor"),
 ])
 def test_pooling_matches_reference(kind, kernel, stride, pads, exclude, rounding):
     rng = np.random.default_rng(kernel)
@@ -117,6 +119,22 @@ def test_pooling_matches_reference(kind, kernel, stride, pads, exclude, rounding
     pool = make(kind, x.output(0), **attrs)
     check(Model([pool.output(0)], [x]), [rng.standard_normal((1, 3, 9, 10)).astype(np.float32)],
           {f"numba_{kind.lower()}"})
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_dilated_max_pool_propagates_nan(stride):
+    rng = np.random.default_rng(stride)
+    x = parameter("x", F32, (2, 3, 11, 12))
+    pool = make("MaxPool", x.output(0), strides=[stride] * 2, pads_begin=[2, 1], pads_end=[1, 2], kernel=[3, 2],
+                dilations=[2, 3], rounding_type="floor")
+    value = rng.standard_normal((2, 3, 11, 12)).astype(np.float32)
+    value[0, 1, 4, 5] = np.nan
+    value[1, 2, 0, 0] = np.nan
+    executable, got, want = run_both(Model([pool.output(0)], [x]), [value])
+    np.testing.assert_array_equal(np.isnan(got[0]), np.isnan(want[0]))
+    assert np.isnan(got[0]).any()
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-6)
+    assert {row["exec_type"] for row in executable.profiling_info()} == {"numba_maxpool"}
 
 
 def test_softmax_masked_extreme_and_nan_rows():
