@@ -18,11 +18,13 @@ class GemmEngine(wiring.Component):
     per cycle) into one of the array's two weight banks while the rows of step k-1
     still stream through the other, then streams the ``o_count * i_count`` input rows
     of step k, one per cycle. A result row leaves the array ``2*dim - 1`` cycles after
-    its input row entered; the engine reads the accumulator row it belongs to, adds
-    (or, at k = 0 without ``accumulate``, overwrites) and writes it back, wrapping at
-    32 bits. A tile is preloaded into a bank once the last row that used that bank
-    has passed the array's last PE row (``dim`` cycles after it was read), and only
-    while at most one other tile is pending, so weights are never overwritten in use.
+    its input row entered; the engine reads the accumulator row it belongs to,
+    registers it, adds (or, at k = 0 without ``accumulate``, overwrites) and writes it
+    back two cycles after the read, wrapping at 32 bits (the two writes still in
+    flight are forwarded to a read of the same row). A tile is preloaded into a bank
+    once the last row that used that bank has passed the array's last PE row (``dim``
+    cycles after it was read), and only while at most one other tile is pending, so
+    weights are never overwritten in use.
 
     Ports:
         start (In, 1): begin executing ``instruction`` (a GEMM) at this edge.
@@ -163,24 +165,47 @@ class GemmEngine(wiring.Component):
             with m.Elif(dec & ~inc):
                 m.d.sync += in_flight[bank].eq(in_flight[bank] - 1)
 
-        # ---- read-modify-write of the accumulator, one cycle behind the array ----
+        # ---- read-modify-write of the accumulator, two cycles behind the array ----
+        # The row read in cycle t is registered at the memory's output (block-RAM outputs
+        # are slow) and written back in t+2. The writes of t and t+1 are not in that
+        # read yet, so a result for the same row takes the newer value from them.
         result_tag = data.View(tag_layout, array.y_tag)
         m.d.comb += [self.acc_read.addr.eq(result_tag.row), self.acc_read.en.eq(array.y_valid)]
+        lanes = data.ArrayLayout(32, dim)
         pending = Signal()
         pending_tag = Signal(tag_layout)
-        pending_sum = Signal(data.ArrayLayout(32, dim))
+        pending_sum = Signal(lanes)
         m.d.sync += [pending.eq(array.y_valid), pending_tag.eq(array.y_tag),
                      pending_sum.eq(array.y)]
-        old = data.View(data.ArrayLayout(32, dim), self.acc_read.data)
-        new = Signal(data.ArrayLayout(32, dim))
+        write_valid = Signal()
+        write_tag = Signal(tag_layout)
+        write_sum = Signal(lanes)
+        old = Signal(lanes)
+        new = Signal(lanes)
+        # The two writes before this one: (valid, row, data), newest first.
+        history = [(Signal(name=f"written{k}"), Signal(16, name=f"written{k}_row"),
+                    Signal(lanes, name=f"written{k}_data")) for k in range(2)]
+        newer = Signal()  # the write of the cycle before is to this row
+        older = Signal()  # the write of two cycles before is to this row
+        m.d.sync += [
+            write_valid.eq(pending), write_tag.eq(pending_tag), write_sum.eq(pending_sum),
+            old.eq(self.acc_read.data),
+            newer.eq(write_valid & (write_tag.row == pending_tag.row)),
+            older.eq(history[0][0] & (history[0][1] == pending_tag.row)),
+            history[0][0].eq(write_valid), history[0][1].eq(write_tag.row),
+            history[0][2].eq(new),
+            history[1][0].eq(history[0][0]), history[1][1].eq(history[0][1]),
+            history[1][2].eq(history[0][2]),
+        ]
         for lane in range(dim):
-            m.d.comb += new[lane].eq(Mux(pending_tag.overwrite, pending_sum[lane],
-                                         old[lane] + pending_sum[lane]))
-        m.d.comb += [self.acc_write.addr.eq(pending_tag.row), self.acc_write.data.eq(new),
-                     self.acc_write.en.eq(pending)]
-
-        # The last write lands at the edge that ends the cycle ``pending`` is high.
-        drained = (stream_tile == gemm.k_count) & (in_flight[0] == 0) & (in_flight[1] == 0)
+            base = Mux(newer, history[0][2][lane], Mux(older, history[1][2][lane], old[lane]))
+            m.d.comb += new[lane].eq(Mux(write_tag.overwrite, write_sum[lane],
+                                         base + write_sum[lane]))
+        m.d.comb += [self.acc_write.addr.eq(write_tag.row), self.acc_write.data.eq(new),
+                     self.acc_write.en.eq(write_valid)]
+        # The last write lands at the edge that ends the cycle ``write_valid`` is high.
+        drained = ((stream_tile == gemm.k_count) & (in_flight[0] == 0) & (in_flight[1] == 0)
+                   & ~pending)
         m.d.comb += self.busy.eq(active)
         with m.If(active & drained):
             m.d.sync += active.eq(0)
