@@ -1,7 +1,9 @@
 """A real bitstream build of the smallest VPU for the ULX3S-85F through `kiln hw bitstream`.
 
 Runs Yosys and nextpnr (YoWASP builds; their compiled WebAssembly is cached under
-~/.cache/YoWASP after the first run). A few minutes of one core.
+~/.cache/YoWASP after the first run). A few minutes of one core. The pipelined RTL
+reaches about 75 MHz post-route here (docs/fpga.md); the test holds the issue's
+50 MHz floor.
 """
 
 import json
@@ -11,6 +13,8 @@ from kiln.cli import main
 
 SMALLEST = ["--dim", "2", "--sp-depth", "64", "--acc-depth", "64", "--dram-bus-bytes", "4",
             "--dram-kib", "4"]
+#: The post-route fmax this configuration must reach (issue 7: at least 50 MHz).
+FMAX_FLOOR_MHZ = 50.0
 
 
 @pytest.mark.fpga
@@ -31,5 +35,5 @@ def test_smallest_ulx3s_bitstream_builds_with_fmax_reported(tmp_path, capsys):
     assert rows["block RAMs"]["available"] == 208
     [clock] = summary["clocks"]
     assert clock["constraint_mhz"] == 25.0
-    assert clock["achieved_mhz"] >= 25.0
+    assert clock["achieved_mhz"] >= FMAX_FLOOR_MHZ, printed
     assert f"{clock['achieved_mhz']:.2f}" in printed

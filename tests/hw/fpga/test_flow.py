@@ -154,3 +154,20 @@ def test_a_failing_tool_is_named_with_its_log(tmp_path, monkeypatch):
     with pytest.raises(FpgaFlowError, match=r"synthesis \(yosys\) failed \(exit 1\).*build.log"):
         build_bitstream(target, config, tmp_path, dram_bytes=1024, progress=False)
     assert (tmp_path / "build_kiln_vpu.sh").exists()
+
+
+def test_lut_mapping_is_chosen_up_front():
+    from kiln.hw.fpga.flow import CLASSIC_ABC_FROM_DIM, lut_mapping_for
+
+    ulx3s, icebreaker = board("ulx3s-85f"), board("icebreaker")
+    big = dataclasses.replace(ulx3s.config, dim=CLASSIC_ABC_FROM_DIM)
+    small = dataclasses.replace(ulx3s.config, dim=CLASSIC_ABC_FROM_DIM // 2)
+    assert lut_mapping_for(ulx3s, big) == "abc"  # abc9 crashes there: no 25-minute detour
+    assert lut_mapping_for(ulx3s, small) == "abc9"
+    assert lut_mapping_for(ulx3s, big, "abc9") == "abc9"
+    assert lut_mapping_for(ulx3s, small, "abc") == "abc"
+    assert lut_mapping_for(icebreaker, icebreaker.config) == "abc9"
+    with pytest.raises(FpgaFlowError, match="only offered for ECP5"):
+        lut_mapping_for(icebreaker, icebreaker.config, "abc")
+    with pytest.raises(FpgaFlowError, match="'abc10' is not one of auto, abc9, abc"):
+        lut_mapping_for(ulx3s, big, "abc10")
