@@ -12,7 +12,7 @@ import dataclasses
 
 import numba
 import numpy as np
-from kiln.drivers.cpu.gemm import BLAS, gemm_parts, matmul
+from kiln.drivers.cpu.gemm import BLAS, gemm_parts, matmul, sgemm_call
 from kiln.errors import CompileError
 from kiln.ir import Node
 from kiln.ir.ops.convolution import window_geometry
@@ -378,51 +378,55 @@ class Convolution:
             return (self.g.c_in * self.hp * self.wp + self.g.c_out * self.g.out_h * self.wp) * 4
         return self.cols_shape[0] * self.cols_shape[1] * 4
 
-    def run(self, x: np.ndarray, out: np.ndarray, workspace: np.ndarray | None, threads: int = 1) -> None:
-        """Compute the convolution of ``x`` [N, C_in, H, W] into ``out`` [N, C_out, Ho, Wo] (f32).
+    def calls(self, x: np.ndarray, out: np.ndarray, workspace: np.ndarray | None, threads: int = 1):
+        """Return the kernel calls ``[(fn, args), ...]`` that compute the convolution of ``x`` into ``out``.
 
-        ``workspace`` holds at least :attr:`workspace_bytes`; GEMMs use up to ``threads`` threads
-        (the numba loops use numba's current thread count).
+        ``x`` [N, C_in, H, W] and ``out`` [N, C_out, Ho, Wo] are f32; ``workspace`` holds at least
+        :attr:`workspace_bytes`; up to ``threads`` threads. The calls read the arrays by address
+        and stay valid while they live. None when ``x`` or ``out`` is not C-contiguous.
         """
+        if not (x.flags.c_contiguous and out.flags.c_contiguous):
+            return None
         g = self.g
         if self.depthwise:
             act = self.clamp is not None
             lo, hi = self.clamp if act else (0.0, 0.0)
             if g.kh == g.kw == 3 and g.dh == g.dw == 1 and g.sh == g.sw and g.sh > 1:
-                depthwise3x3(x, self.w, g.sh, g.ph, g.pw, self.bias, act, lo, hi, numba.get_num_threads(),
-                             out)
-            elif g.sh == g.sw == 1:
-                depthwise_stride1(x, self.w, g.dh, g.dw, g.ph, g.pw, self.bias, act, lo, hi,
-                                  numba.get_num_threads(), out)
-            else:
-                depthwise(x, self.w, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, self.bias, act, lo, hi, out)
-            return
-        x = np.ascontiguousarray(x)
-        if self.shifted and BLAS is not None and out.flags.c_contiguous:
-            for b in range(x.shape[0]):
-                self._run_shifted(x[b], out[b], workspace, threads)
-            return
+                return [(depthwise3x3, (x, self.w, g.sh, g.ph, g.pw, self.bias, act, lo, hi, threads, out))]
+            if g.sh == g.sw == 1:
+                return [(depthwise_stride1,
+                         (x, self.w, g.dh, g.dw, g.ph, g.pw, self.bias, act, lo, hi, threads, out))]
+            return [(depthwise, (x, self.w, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, self.bias, act, lo, hi, out))]
+        if self.shifted and BLAS is not None:
+            plane_size = g.c_in * self.hp * self.wp
+            plane = workspace[:plane_size].reshape(g.c_in, self.hp, self.wp)
+            acc = workspace[plane_size:plane_size + g.c_out * g.out_h * self.wp].reshape(g.c_out, -1)
+            flops = 2 * g.c_out * g.c_in * len(self.taps) * g.out_h * self.wp
+            parts = min(gemm_parts(flops, threads), max(g.c_out // 16, 1))
+            return [(shifted_gemms, (BLAS.kernel, x[b], self.w_taps, self.taps, g.ph, g.pw, plane, acc, parts,
+                                     out[b])) for b in range(x.shape[0])]
         cig, cog = g.c_in // g.groups, g.c_out // g.groups
         k_dim, hw = self.cols_shape
+        calls = []
         for b in range(x.shape[0]):
             if self.pointwise:  # the input already is the [C_in, H*W] matrix: one GEMM per group
-                matmul(self.w, x[b].reshape(g.groups, cig, hw), out[b].reshape(g.groups, cog, hw), threads)
+                src, dst = x[b].reshape(g.groups, cig, hw), out[b].reshape(g.groups, cog, hw)
+                calls.append(sgemm_call(self.w, src, dst, threads) or (matmul, (self.w, src, dst, threads)))
                 continue
             cols = workspace[:k_dim * hw].reshape(k_dim, hw)
             for k in range(g.groups):
-                unfold(x[b, k * cig:(k + 1) * cig], g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw,
-                       g.out_h, g.out_w, cols)
-                matmul(self.w[k], cols, out[b, k * cog:(k + 1) * cog].reshape(cog, hw), threads)
+                calls.append((unfold, (x[b, k * cig:(k + 1) * cig], g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph,
+                                       g.pw, g.out_h, g.out_w, cols)))
+                dst = out[b, k * cog:(k + 1) * cog].reshape(cog, hw)
+                w = self.w[k]
+                calls.append(sgemm_call(w, cols, dst, threads) or (matmul, (w, cols, dst, threads)))
+        return calls
 
-    def _run_shifted(self, x: np.ndarray, out: np.ndarray, workspace: np.ndarray, threads: int) -> None:
-        """One sample [C, H, W] by shifted GEMMs (:func:`shifted_gemms`) on up to ``threads`` threads."""
-        g = self.g
-        plane_size = g.c_in * self.hp * self.wp
-        plane = workspace[:plane_size].reshape(g.c_in, self.hp, self.wp)
-        acc = workspace[plane_size:plane_size + g.c_out * g.out_h * self.wp].reshape(g.c_out, -1)
-        flops = 2 * g.c_out * g.c_in * len(self.taps) * g.out_h * self.wp
-        parts = min(gemm_parts(flops, threads), max(g.c_out // 16, 1))
-        shifted_gemms(BLAS.kernel, x, self.w_taps, self.taps, g.ph, g.pw, plane, acc, parts, out)
+    def run(self, x: np.ndarray, out: np.ndarray, workspace: np.ndarray | None, threads: int = 1) -> None:
+        """Compute the convolution of ``x`` into ``out`` (see :meth:`calls`; ``out`` C-contiguous)."""
+        x = np.ascontiguousarray(x)
+        for fn, args in self.calls(x, out, workspace, threads):
+            fn(*args)
 
 
 SHIFTED_MIN_SIDE = 14

@@ -265,6 +265,24 @@ class BoundChain:
         lines.append(f"{indent}{store} = {values[result] if result >= 0 else f't{~result}'}")
         return "\n".join(lines) + "\n"
 
+    def calls(self, out: np.ndarray, ports: list[np.ndarray]):
+        """Return ``[(fn, args)]`` computing the chain into ``out`` from ``ports`` by reference, or None.
+
+        None when an operand would first be copied (broadcast, converted or not contiguous):
+        a call holding such a copy would read stale values once the port's array changes.
+        """
+        arrays = []
+        values = dict(zip(self.port_indices, ports))
+        for i in self.array_indices:
+            if i in self.bound_constants:
+                arrays.append(self.bound_constants[i])
+                continue
+            prepared = self.prepare(i, values[i])
+            if prepared.flags.owndata and prepared is not values[i]:
+                return None
+            arrays.append(prepared)
+        return [(self.kernel, (out.reshape(self.loop_shape), *arrays))]
+
     def run(self, out: np.ndarray, ports: list[np.ndarray]) -> None:
         """Compute the chain into ``out``; ``ports`` are the port operands' values in order."""
         arrays = []

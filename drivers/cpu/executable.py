@@ -139,14 +139,42 @@ def fold_bias_clamp(step: Step, kernel) -> None:
 
 
 class CpuStep:
-    """One executable step: reads env slots ``reads``, writes env slots ``writes``."""
+    """One executable step: reads env slots ``reads``, writes env slots ``writes``.
 
-    def __init__(self, step: Step, kind: str, run: Callable, reads: list[int], writes: list[int]):
+    ``run(env, arena)`` executes it. ``bind(env, arena)``, when given, returns a function
+    ``fn(env)`` that does the same with every view, address and argument resolved for
+    this arena and for the current values of the slots ``keys``, or None when it cannot
+    (an input would first be copied). The executable reuses ``fn`` for as long as those
+    slots hold the same arrays, which they do from one inference to the next for
+    everything that lives in the arena.
+    """
+
+    def __init__(self, step: Step, kind: str, run: Callable, reads: list[int], writes: list[int],
+                 bind: Callable | None = None, keys: tuple[int, ...] = ()):
         self.step = step
         self.exec_type = kind
         self.run = run
         self.reads = reads
         self.writes = writes
+        self.bind = bind
+        self.keys = keys
+
+
+def _bound(calls: list[tuple], out: np.ndarray, out_slot: int) -> Callable:
+    """Return ``fn(env)`` making ``calls`` (``(fn, args)`` pairs) and storing ``out`` in ``out_slot``."""
+    if len(calls) == 1:
+        (kernel, args), = calls
+
+        def run_one(env):
+            kernel(*args)
+            env[out_slot] = out
+        return run_one
+
+    def run_all(env):
+        for kernel, args in calls:
+            kernel(*args)
+        env[out_slot] = out
+    return run_all
 
 
 class CpuProgram:
@@ -200,14 +228,30 @@ class CpuProgram:
 
             def run_concat(env, arena):  # the producers already wrote their parts in place
                 env[target_slot] = arena.view(slot, target_shape, size)
-            return CpuStep(step, "concat_in_place", run_concat, reads, writes)
+
+            def bind_concat(env, arena):
+                view = arena.view(slot, target_shape, size)
+
+                def concat(env):
+                    env[target_slot] = view
+                return concat
+            return CpuStep(step, "concat_in_place", run_concat, reads, writes, bind_concat)
         if step.kind == "node" and step.node.type_name in RESHAPES and is_static(step.outputs[0].shape) \
                 and len(step.node.output_types) == 1:
             x_slot, shape = self._slot(step.node.inputs[0]), tuple(step.outputs[0].shape)
 
             def run_reshape(env, arena):  # the output shape is static: no need to evaluate the target
                 env[writes[0]] = np.reshape(env[x_slot], shape)
-            return CpuStep(step, "reshape", run_reshape, reads, writes)
+
+            def bind_reshape(env, arena):
+                view = np.reshape(env[x_slot], shape)
+                if view.flags.owndata:  # a copy: it must be made again each time
+                    return None
+
+                def reshape(env):
+                    env[writes[0]] = view
+                return reshape
+            return CpuStep(step, "reshape", run_reshape, reads, writes, bind_reshape, (x_slot,))
         if step.kind == "node":
             node = step.node
             ins = [self._slot(p) for p in node.inputs]
@@ -232,7 +276,6 @@ class CpuProgram:
                 if isinstance(operand, Output):
                     chain_slots.append(-1 if step.kind == "anchor" and operand == step.node.output(0)
                                        else self._slot(operand))
-
         elements = int(np.prod(shape, dtype=np.int64))
 
         def output(arena):
@@ -240,55 +283,95 @@ class CpuProgram:
                 return np.empty(shape, np.float32)
             return arena.view(buffer, shape, elements, offset)
 
-        def finish(env, out):
-            if epilogue is not None:
-                epilogue.run(out, [out if s < 0 else env[s] for s in chain_slots])
-            env[out_slot] = out
+        def ports(env, out):
+            return [out if s < 0 else env[s] for s in chain_slots]
 
         if step.kind == "chain":
             def run_chain(env, arena):
                 out = output(arena)
-                epilogue.run(out, [env[s] for s in chain_slots])
+                epilogue.run(out, ports(env, out))
                 env[out_slot] = out
-            return CpuStep(step, "numba_fused_elementwise", run_chain, reads, writes)
+
+            def bind_chain(env, arena):
+                if buffer is None:  # a fresh array each time (a model output): nothing to bind
+                    return None
+                out = output(arena)
+                calls = epilogue.calls(out, ports(env, out))
+                return None if calls is None else _bound(calls, out, out_slot)
+            return CpuStep(step, "numba_fused_elementwise", run_chain, reads, writes, bind_chain,
+                           tuple(s for s in chain_slots if s >= 0))
         x_slot = self._slot(step.node.inputs[0])
+        operand_slots = [x_slot]
         if isinstance(kernel, Convolution):
             self.workspace_bytes = max(self.workspace_bytes, kernel.workspace_bytes)
             exec_type = "numba_depthwise" if kernel.depthwise else (
                 "sgemm_1x1" if kernel.pointwise else "shifted_sgemm" if kernel.shifted else "im2col_sgemm")
 
-            def run_conv(env, arena):
-                out = output(arena)
+            def compute(env, out, arena):
                 kernel.run(env[x_slot], out, arena.workspace, arena.threads)
-                finish(env, out)
-            return CpuStep(step, exec_type, run_conv, reads, writes)
-        if isinstance(kernel, MatMul):
+
+            def kernel_calls(env, out, arena):
+                return kernel.calls(env[x_slot], out, arena.workspace, arena.threads)
+        elif isinstance(kernel, MatMul):
+            exec_type = "sgemm"
             b_slot = self._slot(step.node.inputs[1])
+            operand_slots.append(b_slot)
 
-            def run_matmul(env, arena):
-                out = output(arena)
+            def compute(env, out, arena):
                 kernel.run(env[x_slot], env[b_slot], out, arena.threads)
-                finish(env, out)
-            return CpuStep(step, "sgemm", run_matmul, reads, writes)
 
-        def run_rows(env, arena):
+            def kernel_calls(env, out, arena):
+                return kernel.calls(env[x_slot], env[b_slot], out, arena.threads)
+        else:
+            exec_type = f"numba_{step.node.type_name.lower()}"
+
+            def compute(env, out, arena):
+                kernel.run(env[x_slot], out)
+
+            def kernel_calls(env, out, arena):
+                return kernel.calls(env[x_slot], out)
+
+        def run_anchor(env, arena):
             out = output(arena)
-            kernel.run(env[x_slot], out)
-            finish(env, out)
-        return CpuStep(step, f"numba_{step.node.type_name.lower()}", run_rows, reads, writes)
+            compute(env, out, arena)
+            if epilogue is not None:
+                epilogue.run(out, ports(env, out))
+            env[out_slot] = out
+
+        def bind_anchor(env, arena):
+            if buffer is None:
+                return None
+            out = output(arena)
+            calls = kernel_calls(env, out, arena)
+            if calls is not None and epilogue is not None:
+                tail = epilogue.calls(out, ports(env, out))
+                calls = None if tail is None else calls + tail
+            return None if calls is None else _bound(calls, out, out_slot)
+        keys = tuple(dict.fromkeys(operand_slots + [s for s in chain_slots if s >= 0]))
+        return CpuStep(step, exec_type, run_anchor, reads, writes, bind_anchor, keys)
 
 
 class Arena:
-    """The reusable buffers of one in-flight inference: planned slots and conv scratch."""
+    """The reusable buffers of one in-flight inference: planned slots, conv scratch, bound steps."""
 
     def __init__(self, program: CpuProgram, threads: int):
         self.threads = threads
         self.slots = [np.empty(n // 4, np.float32) for n in program.plan.slot_bytes]
         self.workspace = np.empty(max(program.workspace_bytes // 4, 1), np.float32)
+        self.bound: list[tuple | None] = [None] * len(program.steps)
+        """Per step: (the arrays its ``keys`` held, the bound function or None) from the last bind."""
+        self._views: dict[tuple, np.ndarray] = {}
 
     def view(self, slot: int, shape: tuple[int, ...], size: int, offset: int = 0) -> np.ndarray:
-        """Return ``size`` elements of slot ``slot`` from element ``offset`` on, as ``shape``."""
-        return self.slots[slot][offset:offset + size].reshape(shape)
+        """Return ``size`` elements of slot ``slot`` from element ``offset`` on, as ``shape``.
+
+        The same array object every time, so steps bound to it stay bound.
+        """
+        key = (slot, shape, offset)
+        view = self._views.get(key)
+        if view is None:
+            view = self._views[key] = self.slots[slot][offset:offset + size].reshape(shape)
+        return view
 
 
 class CpuExecutable(Executable):
@@ -355,13 +438,22 @@ class CpuExecutable(Executable):
         for slot, value in zip(program.input_slots, inputs):
             env[slot] = value
         profile = [] if self.profiling else None
-        for step in program.steps:
+        bound = arena.bound
+        for index, step in enumerate(program.steps):
             try:
-                if profile is None:
+                if profile is not None:
+                    start = self.clock()
+                fn = None
+                if step.bind is not None:
+                    entry = bound[index]
+                    if entry is None or any(env[s] is not v for s, v in zip(step.keys, entry[0])):
+                        entry = bound[index] = (tuple(env[s] for s in step.keys), step.bind(env, arena))
+                    fn = entry[1]
+                if fn is None:
                     step.run(env, arena)
                 else:
-                    start = self.clock()
-                    step.run(env, arena)
+                    fn(env)
+                if profile is not None:
                     profile.append((step, self.clock() - start))
             except KilnError:
                 raise

@@ -206,43 +206,49 @@ def gemm_parts(flops: int, threads: int) -> int:
 
 
 def _matrix(x: np.ndarray):
-    """Return (array, CBLAS transpose code, row pitch) of the last two axes, copying only if needed."""
+    """Return (CBLAS transpose code, row pitch) of the last two axes of ``x``; None if BLAS can't read it."""
     rows, cols = x.shape[-2:]
     s0, s1 = x.strides[-2:]
     if s1 == 4 and s0 >= max(cols, 1) * 4 and s0 % 4 == 0:
-        return x, _NO_TRANS, s0 // 4
+        return _NO_TRANS, s0 // 4
     if s0 == 4 and s1 >= max(rows, 1) * 4 and s1 % 4 == 0:
-        return x, _TRANS, s1 // 4
-    x = np.ascontiguousarray(x)
-    return x, _NO_TRANS, max(cols, 1)
+        return _TRANS, s1 // 4
+    return None
 
 
-def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, threads: int = 1, beta: float = 0.0) -> None:
-    """Compute ``out = a @ b + beta * out`` (f32) with up to ``threads`` threads.
+def sgemm_call(a: np.ndarray, b: np.ndarray, out: np.ndarray, threads: int = 1):
+    """Return ``(parallel_sgemm, args)`` computing ``out = a @ b`` (f32) in place, or None.
 
-    2-D operands, or 3-D ones with equal leading dims; anything else (or no private
-    BLAS) goes to ``np.matmul``.
+    The call reads the operands by address: it stays valid as long as the arrays live.
+    2-D operands, or 3-D ones with equal leading dims (and equal batch strides); None when
+    there is no private BLAS or a layout is one BLAS cannot read without a copy.
     """
     batched = out.ndim == 3 and a.ndim == 3 and b.ndim == 3 and a.shape[0] == b.shape[0] == out.shape[0]
     if BLAS is None or out.dtype != np.float32 or a.dtype != np.float32 or b.dtype != np.float32 \
             or not (out.ndim == a.ndim == b.ndim == 2 or batched) or out.strides[-1] != 4 \
             or out.strides[-2] % 4 or out.strides[-2] < max(out.shape[-1], 1) * 4:
-        if beta:
-            out += a @ b
-        else:
-            np.matmul(a, b, out=out)
-        return
+        return None
+    layout_a, layout_b = _matrix(a), _matrix(b)
+    if layout_a is None or layout_b is None:
+        return None
     m, n = out.shape[-2:]
     k = a.shape[-1]
     count = out.shape[0] if batched else 1
-    if m == 0 or n == 0 or count == 0:
-        return
-    if k == 0:
-        out *= beta
-        return
-    a, ta, lda = _matrix(a)
-    b, tb, ldb = _matrix(b)
+    if m == 0 or n == 0 or count == 0 or k == 0:
+        return None
     stride = (lambda x: x.strides[0]) if batched else (lambda x: 0)
-    parallel_sgemm(BLAS.kernel, ta, tb, count, m, n, k, a.ctypes.data, stride(a), lda, b.ctypes.data,
-                   stride(b), ldb, beta, out.ctypes.data, stride(out), out.strides[-2] // 4,
-                   gemm_parts(2 * count * m * n * k, threads))
+    return parallel_sgemm, (BLAS.kernel, layout_a[0], layout_b[0], count, m, n, k, a.ctypes.data, stride(a),
+                            layout_a[1], b.ctypes.data, stride(b), layout_b[1], 0.0, out.ctypes.data,
+                            stride(out), out.strides[-2] // 4, gemm_parts(2 * count * m * n * k, threads))
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, threads: int = 1) -> None:
+    """Compute ``out = a @ b`` (f32) with up to ``threads`` threads (``np.matmul`` where BLAS can't)."""
+    call = sgemm_call(a, b, out, threads)
+    if call is None:  # the copies must outlive the call, which reads them by address
+        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+        call = sgemm_call(a, b, out, threads)
+    if call is None:
+        np.matmul(a, b, out=out)
+    else:
+        call[0](*call[1])

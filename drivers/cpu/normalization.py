@@ -118,10 +118,16 @@ class RowNormalization:
         if self.rows_shape[1] == 0 or rows == 0:
             raise CompileError(f"node {node.name!r}: empty rows")
 
-    def run(self, x: np.ndarray, out: np.ndarray) -> None:
-        x2 = np.ascontiguousarray(x).reshape(self.rows_shape)
-        o2 = out.reshape(self.rows_shape)
+    def calls(self, x: np.ndarray, out: np.ndarray):
+        """Return ``[(fn, args)]`` normalizing the rows of ``x`` into ``out`` (None if not C-contiguous)."""
+        if not (x.flags.c_contiguous and out.flags.c_contiguous):
+            return None
+        x2, o2 = x.reshape(self.rows_shape), out.reshape(self.rows_shape)
         if self.kind == "Softmax":
-            softmax_rows(x2, o2)
-        else:
-            mvn_rows(x2, self.normalize_variance, self.eps, self.inside_sqrt, o2)
+            return [(softmax_rows, (x2, o2))]
+        return [(mvn_rows, (x2, self.normalize_variance, self.eps, self.inside_sqrt, o2))]
+
+    def run(self, x: np.ndarray, out: np.ndarray) -> None:
+        """Normalize the rows of ``x`` into ``out`` (``out`` C-contiguous)."""
+        for fn, args in self.calls(np.ascontiguousarray(x), out):
+            fn(*args)

@@ -159,10 +159,17 @@ class Pooling:
             if str(node.attrs.get("auto_pad", "explicit")).lower() not in ("explicit", "notset", ""):
                 self.explicit_ends = list(self.ends)
 
-    def run(self, x: np.ndarray, out: np.ndarray) -> None:
+    def calls(self, x: np.ndarray, out: np.ndarray):
+        """Return ``[(fn, args)]`` pooling ``x`` [N, C, H, W] into ``out`` (f32; None if not C-contiguous)."""
+        if not (x.flags.c_contiguous and out.flags.c_contiguous):
+            return None
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.strides, self.begins
         if self.kind == "MaxPool":
-            max_pool(x, kh, kw, sh, sw, self.dilations[0], self.dilations[1], ph, pw, out)
-        else:
-            avg_pool(x, kh, kw, sh, sw, ph, pw, self.explicit_ends[0], self.explicit_ends[1],
-                     self.exclude_pad, out)
+            return [(max_pool, (x, kh, kw, sh, sw, self.dilations[0], self.dilations[1], ph, pw, out))]
+        return [(avg_pool, (x, kh, kw, sh, sw, ph, pw, self.explicit_ends[0], self.explicit_ends[1],
+                            self.exclude_pad, out))]
+
+    def run(self, x: np.ndarray, out: np.ndarray) -> None:
+        """Pool ``x`` into ``out`` (``out`` C-contiguous)."""
+        for fn, args in self.calls(np.ascontiguousarray(x), out):
+            fn(*args)

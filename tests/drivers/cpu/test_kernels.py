@@ -125,8 +125,8 @@ def test_pooling_matches_reference(kind, kernel, stride, pads, exclude, rounding
 def test_dilated_max_pool_propagates_nan(stride):
     rng = np.random.default_rng(stride)
     x = parameter("x", F32, (2, 3, 11, 12))
-    pool = make("MaxPool", x.output(0), strides=[stride] * 2, pads_begin=[2, 1], pads_end=[1, 2], kernel=[3, 2],
-                dilations=[2, 3], rounding_type="floor")
+    pool = make("MaxPool", x.output(0), strides=[stride] * 2, pads_begin=[2, 1], pads_end=[1, 2],
+                kernel=[3, 2], dilations=[2, 3], rounding_type="floor")
     value = rng.standard_normal((2, 3, 11, 12)).astype(np.float32)
     value[0, 1, 4, 5] = np.nan
     value[1, 2, 0, 0] = np.nan
