@@ -20,6 +20,7 @@ from kiln.drivers.cpu.convolution import Convolution
 from kiln.drivers.cpu.elementwise import BoundChain
 from kiln.drivers.cpu.gemm import set_blas_threads
 from kiln.drivers.cpu.matmul import MatMul
+from kiln.drivers.cpu.movement import Transpose
 from kiln.drivers.cpu.normalization import RowNormalization
 from kiln.drivers.cpu.pooling import Pooling
 from kiln.drivers.fusion import Chain, ChainOp
@@ -58,6 +59,8 @@ def anchor_kernel(node: Node, constants: dict, used: set[Output]):
             return Pooling(node)
         if kind in ("Softmax", "MVN") and _f32_static(node.inputs[0], node.output(0)):
             return RowNormalization(node, constants)
+        if kind == "Transpose" and _f32_static(node.inputs[0], node.output(0)):
+            return Transpose(node, constants)
     except (CompileError, KeyError, TypeError, ValueError):
         return None
     return None

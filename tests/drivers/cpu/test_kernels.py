@@ -248,3 +248,17 @@ def test_shifted_gemm_convolution_with_folded_batchnorm(kernel, pads_begin, pads
     relu = make("Relu", bn.output(0))
     check(Model([relu.output(0)], [x]), [rng.standard_normal((batch, c_in, 18, 17)).astype(np.float32)],
           {"shifted_sgemm"})
+
+
+@pytest.mark.parametrize("shape,order", [
+    ((1, 3, 4, 5, 6), (0, 2, 1, 3, 4)),   # channel shuffle: contiguous planes
+    ((2, 3, 4, 5), (3, 1, 0, 2)),         # last axis moves: element by element
+    ((4, 1, 6), (2, 1, 0)),               # a size-1 axis
+    ((3, 4, 5), ()),                       # empty order reverses
+])
+def test_transpose_copies_in_output_order(shape, order):
+    rng = np.random.default_rng(len(shape))
+    x = parameter("x", F32, shape)
+    transposed = make("Transpose", x.output(0), constant(np.array(order, np.int64)))
+    model = Model([make("Relu", transposed.output(0)).output(0)], [x])
+    check(model, [rng.standard_normal(shape).astype(np.float32)], {"numba_transpose"}, tol=0)
