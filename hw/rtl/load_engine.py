@@ -21,8 +21,10 @@ class LoadEngine(wiring.Component):
     rows without touching DRAM. Each real element is ``lanes`` bytes (scratchpad) or
     ``lanes`` little-endian int32 (accumulator) at any byte address; the engine
     reads the bus beats covering it, pipelined up to ``buffer_depth`` beats ahead
-    (one beat per cycle once the DRAM answers), and writes the row when its last
-    beat arrives. Rows wait while the compute engine owns the write port.
+    (one beat per cycle once the DRAM answers), aligns the row when its last beat
+    arrives into an output register and writes it from there in a later cycle (so
+    no path runs from the beat buffer through the alignment into a block RAM). The
+    row waits in that register while the compute engine owns the write port.
 
     Ports:
         start (In, 1): begin executing ``instruction`` (a LOAD) at this edge.
@@ -142,16 +144,20 @@ class LoadEngine(wiring.Component):
         byte_keep = Cat(*[Const(i) < head.bytes for i in range(row_bytes)])
         m.d.comb += row.eq(aligned & Cat(*[b.replicate(8) for b in byte_keep]))
 
+        # The aligned row goes into an output register, written from there as soon as the
+        # memory's write port is free; the next row may enter as the register empties.
         write_ready = Mux(load.mem == ACC, self.acc_write_ready, self.sp_write_ready)
+        out_valid = Signal()
+        out_row = Signal(8 * row_bytes)
+        out_address = Signal(16)
+        out_free = ~out_valid | write_ready
         row_done = Signal()
-        writing = Signal()
         with m.If(elements.r_rdy):
             with m.If(head.pad):
-                m.d.comb += [writing.eq(1), row_done.eq(write_ready)]
+                m.d.comb += row_done.eq(out_free)
             with m.Elif(beats.r_rdy):
                 with m.If(last_beat):
-                    m.d.comb += [writing.eq(1), row_done.eq(write_ready),
-                                 beats.r_en.eq(write_ready)]
+                    m.d.comb += [row_done.eq(out_free), beats.r_en.eq(out_free)]
                 with m.Else():
                     m.d.comb += beats.r_en.eq(1)
                     m.d.sync += gathered.eq(gathered + 1)
@@ -166,23 +172,27 @@ class LoadEngine(wiring.Component):
             beats.w_data.eq(self.dram.resp_rdata),
         ]
         on_chip_row = Signal(16)
-        m.d.comb += [
-            self.sp_write.addr.eq(on_chip_row),
-            self.sp_write.data.eq(Mux(head.pad, 0, row[:8 * cfg.sp_row_bytes])),
-            self.sp_write.en.eq(writing & write_ready & (load.mem == SP)),
-            self.acc_write.addr.eq(on_chip_row),
-            self.acc_write.data.eq(Mux(head.pad, 0, row)),
-            self.acc_write.en.eq(writing & write_ready & (load.mem == ACC)),
-        ]
         with m.If(row_done):
-            m.d.sync += on_chip_row.eq(on_chip_row + 1)
+            m.d.sync += [out_valid.eq(1), out_row.eq(Mux(head.pad, 0, row)),
+                         out_address.eq(on_chip_row), on_chip_row.eq(on_chip_row + 1)]
+        with m.Elif(write_ready):
+            m.d.sync += out_valid.eq(0)
+        m.d.comb += [
+            self.sp_write.addr.eq(out_address),
+            self.sp_write.data.eq(out_row[:8 * cfg.sp_row_bytes]),
+            self.sp_write.en.eq(out_valid & write_ready & (load.mem == SP)),
+            self.acc_write.addr.eq(out_address),
+            self.acc_write.data.eq(out_row),
+            self.acc_write.en.eq(out_valid & write_ready & (load.mem == ACC)),
+        ]
 
         with m.If(request & ~beats.r_en):
             m.d.sync += credits.eq(credits - 1)
         with m.Elif(beats.r_en & ~request):
             m.d.sync += credits.eq(credits + 1)
 
-        m.d.comb += self.busy.eq(issuing | elements.r_rdy | (credits != self.buffer_depth))
+        m.d.comb += self.busy.eq(issuing | elements.r_rdy | out_valid
+                                 | (credits != self.buffer_depth))
         with m.If(self.start):
             m.d.sync += [issuing.eq(1), y.eq(0), x.eq(0), beat.eq(0), gathered.eq(0),
                          on_chip_row.eq(load.dst), credits.eq(self.buffer_depth)]

@@ -19,9 +19,11 @@ class StoreEngine(wiring.Component):
     Element (y, x) is row ``src + y * x_size + x``; its ``lanes`` int8 bytes
     (scratchpad) or little-endian int32 (accumulator) go to DRAM at any byte
     address as the masked bus beats that cover them, one beat per cycle while
-    DRAM accepts. The next row is read while the last beat of the previous one
-    is offered, so rows follow each other without a gap. The STORE completes when
-    its last beat is taken by DRAM.
+    DRAM accepts. A row read in cycle t is masked and shifted to its byte offset
+    from the memory's output into a register at the end of t+1 (block-RAM outputs
+    are slow) and offered from t+2; the next row is read while the previous one is
+    shifted or its last beat offered, so rows follow each other without a gap. The
+    STORE completes when its last beat is taken by DRAM.
 
     Ports:
         start (In, 1): begin executing ``instruction`` (a STORE) at this edge.
@@ -68,7 +70,13 @@ class StoreEngine(wiring.Component):
         row_address = Signal(DRAM_ADDRESS_BITS)
         address = Signal(DRAM_ADDRESS_BITS)
 
-        # ---- write side: the element whose row is on the read port ----
+        # ---- shift stage: the row read last cycle is on the memory's output ----
+        shifting = Signal()
+        shift_address = Signal(DRAM_ADDRESS_BITS)
+        shift_offset = Signal(range(bus))
+        m.d.comb += shift_offset.eq(shift_address[:bus_shift] if bus_shift else 0)
+
+        # ---- write side: the element whose shifted beats are offered ----
         have = Signal()
         element_address = Signal(DRAM_ADDRESS_BITS)
         beat = Signal(range(self.max_beats + 1))
@@ -79,8 +87,10 @@ class StoreEngine(wiring.Component):
 
         taken = self.dram.req_valid & self.dram.req_ready
         last_taken = taken & (beat == total_beats - 1)
+        advance = Signal()  # the shifted row moves to the write side at this edge
         read = Signal()
-        m.d.comb += read.eq(remaining & (~have | last_taken))
+        m.d.comb += [advance.eq(shifting & (~have | last_taken)),
+                     read.eq(remaining & (~shifting | advance))]
 
         row = Mux(store.mem == ACC, self.acc_read.data, self.sp_read.data)
         byte_keep = Cat(*[Const(i) < element_bytes for i in range(row_bytes)])
@@ -88,10 +98,9 @@ class StoreEngine(wiring.Component):
         span_bits = 8 * bus * self.max_beats
         shifted = Signal(span_bits)
         shifted_mask = Signal(bus * self.max_beats)
-        m.d.comb += [
-            shifted.eq((row & keep_bits) << (offset * 8)),
-            shifted_mask.eq(byte_keep << offset),
-        ]
+        with m.If(advance):
+            m.d.sync += [shifted.eq((row & keep_bits) << (shift_offset * 8)),
+                         shifted_mask.eq(byte_keep << shift_offset)]
         with m.Switch(beat):
             for k in range(self.max_beats):
                 with m.Case(k):
@@ -111,8 +120,12 @@ class StoreEngine(wiring.Component):
         ]
         with m.If(taken):
             m.d.sync += beat.eq(beat + 1)
+        with m.If(advance):
+            m.d.sync += [have.eq(1), beat.eq(0), element_address.eq(shift_address)]
+        with m.Elif(last_taken):
+            m.d.sync += have.eq(0)
         with m.If(read):
-            m.d.sync += [have.eq(1), beat.eq(0), element_address.eq(address),
+            m.d.sync += [shifting.eq(1), shift_address.eq(address),
                          on_chip_row.eq(on_chip_row + 1)]
             with m.If(x == store.x_size - 1):
                 m.d.sync += [x.eq(0), y.eq(y + 1), row_address.eq(row_address + store.y_stride),
@@ -121,12 +134,12 @@ class StoreEngine(wiring.Component):
                     m.d.sync += remaining.eq(0)
             with m.Else():
                 m.d.sync += [x.eq(x + 1), address.eq(address + store.x_stride)]
-        with m.Elif(last_taken):
-            m.d.sync += have.eq(0)
+        with m.Elif(advance):
+            m.d.sync += shifting.eq(0)
 
-        m.d.comb += self.busy.eq(remaining | have)
+        m.d.comb += self.busy.eq(remaining | shifting | have)
         with m.If(self.start):
-            m.d.sync += [remaining.eq(1), have.eq(0), x.eq(0), y.eq(0), beat.eq(0),
-                         on_chip_row.eq(store.src), row_address.eq(store.dram),
+            m.d.sync += [remaining.eq(1), shifting.eq(0), have.eq(0), x.eq(0), y.eq(0),
+                         beat.eq(0), on_chip_row.eq(store.src), row_address.eq(store.dram),
                          address.eq(store.dram)]
         return m
