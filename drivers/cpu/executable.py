@@ -23,6 +23,8 @@ from kiln.drivers.cpu.matmul import MatMul
 from kiln.drivers.cpu.movement import Transpose
 from kiln.drivers.cpu.normalization import RowNormalization
 from kiln.drivers.cpu.pooling import Pooling
+from kiln.drivers.cpu.reduction import KINDS as REDUCTIONS
+from kiln.drivers.cpu.reduction import Reduction
 from kiln.drivers.fusion import Chain, ChainOp
 from kiln.drivers.plugin import Executable
 from kiln.drivers.schedule import Schedule, Step, build_schedule, concat_in_place, plan_buffers
@@ -61,6 +63,8 @@ def anchor_kernel(node: Node, constants: dict, used: set[Output]):
             return RowNormalization(node, constants)
         if kind == "Transpose" and _f32_static(node.inputs[0], node.output(0)):
             return Transpose(node, constants)
+        if kind in REDUCTIONS and _f32_static(node.inputs[0], node.output(0)):
+            return Reduction(node, constants)
     except (CompileError, KeyError, TypeError, ValueError):
         return None
     return None

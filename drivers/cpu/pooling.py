@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from kiln.drivers.cpu.reduction import row_reduction
 from kiln.errors import CompileError
 from kiln.ir import Node
 from kiln.ir.ops.convolution import window_geometry
@@ -89,25 +90,32 @@ def _pool_rows(xc, oc, is_max, kh, kw, sh, sw, dh, dw, ph, pw, pad, line, phases
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def max_pool(x, kh, kw, sh, sw, dh, dw, ph, pw, out):
-    """Max over windows of ``x`` [N, C, H, W] into ``out`` [N, C, Ho, Wo] (f32); padding never wins."""
+def max_pool(x, kh, kw, sh, sw, dh, dw, ph, pw, threads, out):
+    """Max over windows of ``x`` [N, C, H, W] into ``out`` [N, C, Ho, Wo] (f32); padding never wins.
+
+    ``threads`` runs of channels each reuse one scratch row.
+    """
     n, c, height, width = x.shape
     out_w = out.shape[3]
     span = max((out_w - 1) * sw + (kw - 1) * dw + 1, pw + width) + 2
-    for job in numba.prange(n * c):
+    jobs = n * c
+    chunks = max(min(jobs, threads), 1)
+    for chunk in numba.prange(chunks):  # one scratch row per thread, not per channel
         line = np.empty(span, np.float32)
         phases = np.empty((2, span // 2), np.float32)
-        _pool_rows(x[job // c, job % c], out[job // c, job % c], True, kh, kw, sh, sw, dh, dw, ph, pw,
-                   np.float32(-np.inf), line, phases)
+        for job in range(jobs * chunk // chunks, jobs * (chunk + 1) // chunks):
+            _pool_rows(x[job // c, job % c], out[job // c, job % c], True, kh, kw, sh, sw, dh, dw, ph, pw,
+                       np.float32(-np.inf), line, phases)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def avg_pool(x, kh, kw, sh, sw, ph, pw, pe_h, pe_w, exclude_pad, out):
+def avg_pool(x, kh, kw, sh, sw, ph, pw, pe_h, pe_w, exclude_pad, threads, out):
     """Mean over windows of ``x`` [N, C, H, W] into ``out`` (f32).
 
     With ``exclude_pad`` the divisor counts input cells only; otherwise it also
     counts the explicit padding (``ph``/``pw`` before, ``pe_h``/``pe_w`` after).
     The window is a rectangle, so the divisor is (rows counted) x (columns counted).
+    ``threads`` runs of channels each reuse one scratch row.
     """
     n, c, height, width = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
@@ -126,17 +134,20 @@ def avg_pool(x, kh, kw, sh, sw, ph, pw, pe_h, pe_w, exclude_pad, out):
                 cols = max(min(w0 + kw, width + pe_w) - max(w0, -pw), 0)
             divisor[oh, ow] = rows * cols
     span = max((out_w - 1) * sw + kw, pw + width) + 2
-    for job in numba.prange(n * c):
+    jobs = n * c
+    chunks = max(min(jobs, threads), 1)
+    for chunk in numba.prange(chunks):  # one scratch row per thread, not per channel
         line = np.empty(span, np.float32)
         phases = np.empty((2, span // 2), np.float32)
-        oc = out[job // c, job % c]
-        _pool_rows(x[job // c, job % c], oc, False, kh, kw, sh, sw, 1, 1, ph, pw, np.float32(0.0), line,
-                   phases)
-        for oh in range(out_h):
-            orow = oc[oh]
-            drow = divisor[oh]
-            for ow in range(out_w):
-                orow[ow] = orow[ow] / drow[ow] if drow[ow] > 0 else np.float32(0.0)
+        for job in range(jobs * chunk // chunks, jobs * (chunk + 1) // chunks):
+            oc = out[job // c, job % c]
+            _pool_rows(x[job // c, job % c], oc, False, kh, kw, sh, sw, 1, 1, ph, pw, np.float32(0.0), line,
+                       phases)
+            for oh in range(out_h):
+                orow = oc[oh]
+                drow = divisor[oh]
+                for ow in range(out_w):
+                    orow[ow] = orow[ow] / drow[ow] if drow[ow] > 0 else np.float32(0.0)
 
 
 class Pooling:
@@ -164,10 +175,18 @@ class Pooling:
         if not (x.flags.c_contiguous and out.flags.c_contiguous):
             return None
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.strides, self.begins
+        n, c, height, width = x.shape
+        padded = any(list(self.begins) + list(self.ends))
+        if (kh, kw) == (height, width) and out.shape[2:] == (1, 1) and not padded \
+                and self.dilations == [1, 1]:  # one window over each whole plane: a row reduction
+            return row_reduction("max" if self.kind == "MaxPool" else "mean", x.reshape(n * c, -1),
+                                 out.reshape(-1))
+        threads = numba.get_num_threads()
         if self.kind == "MaxPool":
-            return [(max_pool, (x, kh, kw, sh, sw, self.dilations[0], self.dilations[1], ph, pw, out))]
+            dh, dw = self.dilations
+            return [(max_pool, (x, kh, kw, sh, sw, dh, dw, ph, pw, threads, out))]
         return [(avg_pool, (x, kh, kw, sh, sw, ph, pw, self.explicit_ends[0], self.explicit_ends[1],
-                            self.exclude_pad, out))]
+                            self.exclude_pad, threads, out))]
 
     def run(self, x: np.ndarray, out: np.ndarray) -> None:
         """Pool ``x`` into ``out`` (``out`` C-contiguous)."""

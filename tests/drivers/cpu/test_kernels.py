@@ -263,3 +263,30 @@ def test_transpose_copies_in_output_order(shape, order):
     transposed = make("Transpose", x.output(0), constant(np.array(order, np.int64)))
     model = Model([make("Relu", transposed.output(0)).output(0)], [x])
     check(model, [rng.standard_normal(shape).astype(np.float32)], {"numba_transpose"}, tol=0)
+
+
+@pytest.mark.parametrize("kind,axes,keep", [
+    ("ReduceMean", [2, 3], True), ("ReduceSum", [-1], False), ("ReduceMax", [1, 2, 3], True),
+    ("ReduceMin", [3], True),
+])
+def test_trailing_reductions(kind, axes, keep):
+    rng = np.random.default_rng(len(axes))
+    x = parameter("x", F32, (2, 5, 6, 7))
+    value = rng.standard_normal((2, 5, 6, 7)).astype(np.float32)
+    value[1, 2, 3, 4] = np.nan
+    node = make(kind, x.output(0), constant(np.array(axes, np.int64)), keep_dims=keep)
+    executable, got, want = run_both(Model([node.output(0)], [x]), [value])
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-5)
+    assert {row["exec_type"] for row in executable.profiling_info()} == {f"numba_{kind.lower()}"}
+
+
+@pytest.mark.parametrize("kind", ["MaxPool", "AvgPool"])
+def test_global_pooling_window_reduces_whole_planes(kind):
+    rng = np.random.default_rng(3)
+    x = parameter("x", F32, (1, 6, 7, 7))
+    attrs = dict(strides=[1, 1], pads_begin=[0, 0], pads_end=[0, 0], kernel=[7, 7], rounding_type="floor")
+    if kind == "AvgPool":
+        attrs["exclude-pad"] = False
+    pool = make(kind, x.output(0), **attrs)
+    check(Model([pool.output(0)], [x]), [rng.standard_normal((1, 6, 7, 7)).astype(np.float32)],
+          {f"numba_{kind.lower()}"}, tol=1e-5)
