@@ -14,7 +14,8 @@ class BlockRamDram(wiring.Component):
     """A ``size_bytes`` DRAM in block RAM with a VPU port and a byte-wide host port.
 
     The VPU port follows ``kiln.hw.rtl.ports.DramPort``: one beat of ``bus_bytes``
-    bytes per request, reads answered in order one cycle after they are taken.
+    bytes per request, reads answered in order two cycles after they are taken (the
+    block RAM's read, then a register).
     Addresses wrap modulo ``size_bytes``. The host port has priority: while it
     reads or writes, the VPU port is not ready.
 
@@ -66,8 +67,12 @@ class BlockRamDram(wiring.Component):
                 write.data.eq(self.vpu.req_wdata),
                 write.en.eq(Mux(vpu_taken & self.vpu.req_we, self.vpu.req_wmask, 0)),
             ]
-        m.d.sync += self.vpu.resp_valid.eq(vpu_taken & ~self.vpu.req_we)
-        m.d.comb += self.vpu.resp_rdata.eq(read.data)
+        # Read data is registered once more off the block RAMs' outputs (slow, and muxed
+        # across the RAMs that make up the depth), so the VPU sees it two cycles after.
+        read_taken = Signal()
+        m.d.sync += [read_taken.eq(vpu_taken & ~self.vpu.req_we),
+                     self.vpu.resp_valid.eq(read_taken),
+                     self.vpu.resp_rdata.eq(read.data)]
         if lane_bits:
             m.d.sync += read_lane.eq(host_lane)
             m.d.comb += self.host.r_data.eq(read.data.word_select(read_lane, 8))
