@@ -4,7 +4,8 @@ The reference ``np.transpose`` returns a strided view, and whatever reads it nex
 (often a Reshape, as in a channel shuffle) then copies it element by element.
 Here axes that stay adjacent and in order are merged first, so a channel shuffle
 ``[1, g, C/g, H, W] -> [1, C/g, g, H, W]`` becomes a copy of ``C`` contiguous
-``H*W`` planes in a new order.
+``H*W`` planes in a new order. Transposes that move the last axis are left to the
+reference: its strided view is what a MatMul reading a transposed operand wants.
 """
 
 from __future__ import annotations
@@ -30,14 +31,12 @@ def permute_copy(src, out, shape, strides, inner):
     """Copy ``src`` (flat f32) into ``out`` (flat) in output order.
 
     ``shape`` [d] are the output's merged dims, ``strides`` [d] the source element
-    strides of each; the last ``inner`` output elements of every run are contiguous
-    in the source too (inner == shape[-1] when the last axis stays last, else 1).
+    strides of each; the last dim (``inner`` elements) is contiguous in both.
     """
     rank = shape.shape[0]
     runs = out.shape[0] // inner
-    outer = rank - 1 if inner > 1 else rank  # the axes that pick a run
     for run in numba.prange(runs):
-        offset = _source_offset(run, shape, strides, outer)
+        offset = _source_offset(run, shape, strides, rank - 1)
         dest = out[run * inner:(run + 1) * inner]
         source = src[offset:offset + inner]
         for t in range(inner):
@@ -76,9 +75,11 @@ class Transpose:
             raise CompileError(f"node {node.name!r}: the CPU Transpose kernel needs a constant order")
         order = [int(a) % len(shape) for a in np.asarray(order).reshape(-1)] or list(range(len(shape)))[::-1]
         dims, strides = merged_permutation(shape, order)
+        if strides[-1] != 1:  # element-by-element: the reference's strided view serves its readers better
+            raise CompileError(f"node {node.name!r}: the CPU Transpose kernel keeps the last axis last")
         self.shape = np.array(dims, np.int64)
         self.strides = np.array(strides, np.int64)
-        self.inner = dims[-1] if strides[-1] == 1 else 1
+        self.inner = dims[-1]
 
     def calls(self, x: np.ndarray, out: np.ndarray):
         """Return ``[(fn, args)]`` writing the transpose of ``x`` into ``out`` (None if not C-contiguous)."""
