@@ -80,11 +80,14 @@ class DramArbiter(wiring.Component):
         eligible = [Signal(name=f"eligible{i}") for i in range(n)]
         for i in range(n):
             m.d.comb += eligible[i].eq(buffers[i].r_rdy & (heads[i].we | owners.w_rdy))
-        for offset in reversed(range(n)):
-            for i in range(n):
-                with m.If((last + 1 + offset) % n == i):
-                    with m.If(eligible[i]):
-                        m.d.comb += [grant.eq(i), any_request.eq(1)]
+        # One fixed-priority chain per value of ``last`` (no arithmetic on the grant path).
+        with m.Switch(last):
+            for previous in range(n):
+                with m.Case(previous):
+                    order = [(previous + 1 + offset) % n for offset in range(n)]
+                    for i in reversed(order):
+                        with m.If(eligible[i]):
+                            m.d.comb += [grant.eq(i), any_request.eq(1)]
         with m.If(free):
             m.d.sync += out_valid.eq(any_request)
             with m.If(any_request):
