@@ -51,7 +51,8 @@ def test_convolution_matches_reference(kernel, stride, pad, dilation, groups):
 
 
 @pytest.mark.parametrize("stride,pad,multiplier,dilation", [
-    (1, 1, 1, 1), (2, 1, 1, 1), (2, 0, 1, 1), (1, 1, 2, 1), (1, 2, 1, 2), (1, 0, 1, 1), (2, 2, 1, 2)])
+    (1, 1, 1, 1), (2, 1, 1, 1), (2, 0, 1, 1), (1, 1, 2, 1), (1, 2, 1, 2), (1, 0, 1, 1), (2, 2, 1, 2),
+    (1, 2, 1, 1)])
 def test_depthwise_convolution_with_relu6_epilogue(stride, pad, multiplier, dilation):
     rng = np.random.default_rng(stride + 10 * pad)
     channels = 6
