@@ -22,8 +22,8 @@ def _saturate(value, lo, hi):
 #: add, clip or pooling step into a result register, then the int8 saturation and write.
 ROW_LATENCY = 3
 #: The same for VREQ: read, output register, partial products, their sum, shift,
-#: round and zero point, then clamp and write.
-VREQ_LATENCY = 6
+#: round and zero point, clamp, then write.
+VREQ_LATENCY = 7
 
 
 class VectorUnit(wiring.Component):
@@ -33,7 +33,7 @@ class VectorUnit(wiring.Component):
     cycle t is registered at the memory's output, combined into a result register,
     and written in cycle t + ROW_LATENCY (VREQ: t + VREQ_LATENCY, after its 32x32-bit multiply as four
     registered 16x16-bit partial products, their 64-bit sum, the arithmetic shift,
-    the rounding and zero point, and the clamp, each in its own cycle). VREQ first
+    the rounding and zero point, and the clamp, each in its own cycle, then the write). VREQ first
     reads its multiplier and shift rows in one cycle. VPOOL reads the win_h x win_w
     window rows of each output in turn and writes the output with the window's last
     row. The instruction's fields are latched at ``start``. Arithmetic is the ISA's:
@@ -200,10 +200,12 @@ class VectorUnit(wiring.Component):
         # ---- VREQ: partial products, sum, shift, round and zero point, clamp ----
         pp_valid, sum_valid, shift_valid, round_valid = Signal(), Signal(), Signal(), Signal()
         pp_dst, sum_dst, shift_dst, round_dst = Signal(16), Signal(16), Signal(16), Signal(16)
+        clamp_valid, clamp_dst = Signal(), Signal(16)
         m.d.sync += [pp_valid.eq(r_valid & is_req), pp_dst.eq(r_dst),
                      sum_valid.eq(pp_valid), sum_dst.eq(pp_dst),
                      shift_valid.eq(sum_valid), shift_dst.eq(sum_dst),
-                     round_valid.eq(shift_valid), round_dst.eq(shift_dst)]
+                     round_valid.eq(shift_valid), round_dst.eq(shift_dst),
+                     clamp_valid.eq(round_valid), clamp_dst.eq(round_dst)]
         requantized = []
         for lane in range(dim):
             x, w = a[lane], multiplier[lane]
@@ -221,19 +223,21 @@ class VectorUnit(wiring.Component):
             m.d.sync += doubled.eq((product << 1) >> shift[lane])
             offset = Signal(signed(67), name=f"offset{lane}")
             m.d.sync += offset.eq((doubled >> 1) + doubled[0] + vreq.zero_point)
-            requantized.append(_saturate(offset, vreq.lo, vreq.hi)[:8])
+            clamped = Signal(8, name=f"clamped{lane}")
+            m.d.sync += clamped.eq(_saturate(offset, vreq.lo, vreq.hi)[:8])
+            requantized.append(clamped)
 
         m.d.comb += [
             self.acc_write.addr.eq(out_dst),
             self.acc_write.data.eq(out),
             self.acc_write.en.eq(acc_write),
-            self.sp_write.addr.eq(Mux(round_valid, round_dst, out_dst)),
-            self.sp_write.data.eq(Mux(round_valid, Cat(*requantized), saturated)),
-            self.sp_write.en.eq(round_valid | sp_write),
+            self.sp_write.addr.eq(Mux(clamp_valid, clamp_dst, out_dst)),
+            self.sp_write.data.eq(Mux(clamp_valid, Cat(*requantized), saturated)),
+            self.sp_write.en.eq(clamp_valid | sp_write),
         ]
 
         m.d.comb += self.busy.eq(issuing | s1_valid | r_valid | acc_write | sp_write | pp_valid
-                                 | sum_valid | shift_valid | round_valid)
+                                 | sum_valid | shift_valid | round_valid | clamp_valid)
         with m.If(self.start):
             m.d.sync += [issuing.eq(1), params.eq(op_req), n.eq(0), wy.eq(0), wx.eq(0),
                          dst_row.eq(dst_start), src_row.eq(src_start),
