@@ -264,9 +264,10 @@ def depthwise3x3(x, w, s, ph, pw, bias, act, lo, hi, threads, out):
     Each channel is copied into ``s*s`` zero-padded phase planes of pitch ``wq``
     (plane ``(a, c)`` holds the padded input's rows ``R*s + a``, columns ``U*s + c``;
     one scratch per thread, borders zeroed once). Tap (i, j) of output (oh, t) is then
-    plane ``(i % s, j % s)`` at flat index ``oh*wq + t`` plus a constant, so the channel
-    is one long vectorized loop holding all nine products in registers, computed on
-    the pitch ``wq`` and compacted with the bias and clamp. ``threads`` (numba's
+    plane ``(i % s, j % s)`` at flat index ``oh*wq + t`` plus a constant. For stride 2
+    each output row is one loop over six phase rows holding all nine products in
+    registers; for larger strides the channel is one loop over the flattened planes
+    (pitch ``wq``), compacted afterwards with the bias and clamp. ``threads`` (numba's
     current thread count) runs of channels each reuse one scratch.
     """
     n, c_in, height, width = x.shape
@@ -299,6 +300,15 @@ def depthwise3x3(x, w, s, ph, pw, bias, act, lo, hi, threads, out):
                 rr = r + ph
                 row = ((rr % s) * s) * plane + (rr // s) * wq
                 xr = xc[r]
+                if s == 2:  # both columns of a pair in one iteration: the split vectorizes
+                    first = q[row + (pw % 2) * plane + pw // 2:]
+                    second = q[row + ((pw + 1) % 2) * plane + (pw + 1) // 2:]
+                    for u in range(width // 2):
+                        first[u] = xr[2 * u]
+                        second[u] = xr[2 * u + 1]
+                    if width % 2:
+                        first[width // 2] = xr[width - 1]
+                    continue
                 for c0 in range(min(s, width)):
                     cc = c0 + pw
                     count = (width - c0 + s - 1) // s
@@ -309,14 +319,28 @@ def depthwise3x3(x, w, s, ph, pw, bias, act, lo, hi, threads, out):
             w00, w01, w02 = w[k, 0, 0], w[k, 0, 1], w[k, 0, 2]
             w10, w11, w12 = w[k, 1, 0], w[k, 1, 1], w[k, 1, 2]
             w20, w21, w22 = w[k, 2, 0], w[k, 2, 1], w[k, 2, 2]
+            bk = bias[k]
+            oc = out[b, k]
+            if s == 2:  # six phase rows per output row: few enough pointers for the loop to vectorize
+                for oh in range(out_h):
+                    e0 = q[oh * wq:(oh + 1) * wq + 1]
+                    d0 = q[plane + oh * wq:plane + (oh + 1) * wq + 1]
+                    e1 = q[2 * plane + oh * wq:2 * plane + (oh + 1) * wq + 1]
+                    d1 = q[3 * plane + oh * wq:3 * plane + (oh + 1) * wq + 1]
+                    e2 = q[(oh + 1) * wq:(oh + 2) * wq + 1]
+                    d2 = q[plane + (oh + 1) * wq:plane + (oh + 2) * wq + 1]
+                    orow = oc[oh]
+                    for t in range(out_w):
+                        v = (w00 * e0[t] + w01 * d0[t] + w02 * e0[t + 1] + w10 * e1[t] + w11 * d1[t]
+                             + w12 * e1[t + 1] + w20 * e2[t] + w21 * d2[t] + w22 * e2[t + 1] + bk)
+                        orow[t] = _activate(v, act, lo32, hi32)
+                continue
             q00, q01, q02 = q[o00:o00 + length], q[o01:o01 + length], q[o02:o02 + length]
             q10, q11, q12 = q[o10:o10 + length], q[o11:o11 + length], q[o12:o12 + length]
             q20, q21, q22 = q[o20:o20 + length], q[o21:o21 + length], q[o22:o22 + length]
             for e in range(length):
                 acc[e] = (w00 * q00[e] + w01 * q01[e] + w02 * q02[e] + w10 * q10[e] + w11 * q11[e]
                           + w12 * q12[e] + w20 * q20[e] + w21 * q21[e] + w22 * q22[e])
-            bk = bias[k]
-            oc = out[b, k]
             for oh in range(out_h):
                 orow = oc[oh]
                 arow = acc[oh * wq:oh * wq + out_w]
