@@ -80,6 +80,7 @@ class DramArbiter(wiring.Component):
         eligible = [Signal(name=f"eligible{i}") for i in range(n)]
         for i in range(n):
             m.d.comb += eligible[i].eq(buffers[i].r_rdy & (heads[i].we | owners.w_rdy))
+        m.d.comb += any_request.eq(Cat(*eligible).any())
         # One fixed-priority chain per value of ``last`` (no arithmetic on the grant path).
         with m.Switch(last):
             for previous in range(n):
@@ -87,7 +88,7 @@ class DramArbiter(wiring.Component):
                     order = [(previous + 1 + offset) % n for offset in range(n)]
                     for i in reversed(order):
                         with m.If(eligible[i]):
-                            m.d.comb += [grant.eq(i), any_request.eq(1)]
+                            m.d.comb += grant.eq(i)
         with m.If(free):
             m.d.sync += out_valid.eq(any_request)
             with m.If(any_request):

@@ -30,7 +30,11 @@ class VPU(wiring.Component):
     executes its instructions in order, synchronised by dependency tokens
     (kiln.hw.isa). STATUS shows DONE one cycle after FINISH was fetched and every
     queue has drained; ERROR with ERROR_CODE/ERROR_INDEX on an illegal instruction,
-    a missing FINISH, a token deadlock or when CYCLES reaches a non-zero WATCHDOG.
+    a missing FINISH, a token deadlock (every queue blocked for four cycles) or when
+    CYCLES reaches a non-zero WATCHDOG (ERROR_INDEX: the oldest instruction not
+    retired three cycles earlier). Engines start an instruction one cycle after its
+    queue's sequencer takes it, and a STORE retires once its writes have left the
+    DRAM arbiter.
 
     Ports (see docs/rtl.md; clock ``clk``, synchronous reset ``rst``):
         csr (Out RegisterPort): the memory-mapped register port (kiln.hw.registers).
