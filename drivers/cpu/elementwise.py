@@ -278,7 +278,7 @@ class BoundChain:
                 arrays.append(self.bound_constants[i])
                 continue
             prepared = self.prepare(i, values[i])
-            if prepared.flags.owndata and prepared is not values[i]:
+            if not np.may_share_memory(prepared, values[i]):  # a copy, or a view of a temporary one
                 return None
             arrays.append(prepared)
         return [(self.kernel, (out.reshape(self.loop_shape), *arrays))]

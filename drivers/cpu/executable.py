@@ -251,8 +251,9 @@ class CpuProgram:
                 env[writes[0]] = np.reshape(env[x_slot], shape)
 
             def bind_reshape(env, arena):
-                view = np.reshape(env[x_slot], shape)
-                if view.flags.owndata:  # a copy: it must be made again each time
+                x = env[x_slot]
+                view = np.reshape(x, shape)
+                if not np.may_share_memory(view, x):  # a copy (a view of one): made again each time
                     return None
 
                 def reshape(env):

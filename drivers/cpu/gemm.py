@@ -237,9 +237,13 @@ def sgemm_call(a: np.ndarray, b: np.ndarray, out: np.ndarray, threads: int = 1):
     if m == 0 or n == 0 or count == 0 or k == 0:
         return None
     stride = (lambda x: x.strides[0]) if batched else (lambda x: 0)
+    # a matrix-vector product stays one call: OpenBLAS computes the tail of a split vector
+    # with other code than the rest, and a Softmax over nearly equal logits (the ONNX light
+    # models' constant weights) turns that last-bit difference into a different answer
+    parts = 1 if count == 1 and min(m, n) == 1 else gemm_parts(2 * count * m * n * k, threads)
     return parallel_sgemm, (BLAS.kernel, layout_a[0], layout_b[0], count, m, n, k, a.ctypes.data, stride(a),
                             layout_a[1], b.ctypes.data, stride(b), layout_b[1], 0.0, out.ctypes.data,
-                            stride(out), out.strides[-2] // 4, gemm_parts(2 * count * m * n * k, threads))
+                            stride(out), out.strides[-2] // 4, parts)
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, threads: int = 1) -> None:

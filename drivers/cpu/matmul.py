@@ -52,7 +52,8 @@ class MatMul:
             call = sgemm_call(a.reshape(-1, a.shape[-1]), b, out.reshape(-1, out.shape[-1]), threads)
         elif a.ndim > 3 and a.shape[:-2] == b.shape[:-2] == out.shape[:-2]:
             folded = [x.reshape((-1,) + x.shape[-2:]) for x in (a, b, out)]
-            views = all(not f.flags.owndata for f in folded)  # a copy would be computed into and lost
+            # a reshape that had to copy returns a view of a temporary: the call would read freed memory
+            views = all(np.may_share_memory(f, x) for f, x in zip(folded, (a, b, out)))
             call = sgemm_call(*folded, threads) if views else None
         else:
             call = sgemm_call(a, b, out, threads)

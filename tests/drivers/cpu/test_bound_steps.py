@@ -60,3 +60,22 @@ def test_non_contiguous_input_is_never_bound_to_a_stale_copy():
         value = base[..., ::2]  # strided view: the kernels need a contiguous copy every time
         want = evaluate(model, [np.ascontiguousarray(value)])[0]
         np.testing.assert_allclose(executable.infer([value])[0], want, rtol=1e-5, atol=1e-6)
+
+
+def test_reads_of_strided_views_never_bind_to_a_temporary_copy():
+    """A reshape or batch fold that has to copy returns a view of a temporary: never bound."""
+    rng = np.random.default_rng(2)
+    q = parameter("q", F32, (2, 4, 7, 8))
+    k = parameter("k", F32, (2, 7, 4, 8))
+    k_t = make("Transpose", k.output(0), constant(np.array([0, 2, 3, 1], np.int64)))  # a strided view
+    scores = make("MatMul", q.output(0), k_t.output(0), transpose_a=False, transpose_b=False)
+    flat = make("Reshape", k_t.output(0), constant(np.array([2, 224], np.int64)), special_zero=False)
+    project = make("MatMul", flat.output(0), constant(rng.standard_normal((224, 3)).astype(np.float32)),
+                   transpose_a=False, transpose_b=False)
+    model = Model([scores.output(0), project.output(0)], [q, k])
+    executable = CpuExecutable(model, threads=2)
+    for _ in range(3):
+        values = [rng.standard_normal((2, 4, 7, 8)).astype(np.float32),
+                  rng.standard_normal((2, 7, 4, 8)).astype(np.float32)]
+        for got, want in zip(executable.infer(values), evaluate(model, values)):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
