@@ -33,37 +33,45 @@ EXP_MIN = np.float32(-87.33654)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def softmax_rows(x, out):
+def softmax_rows(x, threads, out):
     """Softmax of each row of ``x`` [R, C] into ``out`` (f32), shifted by the row max.
 
     exp(t), t = x - max <= 0, is computed so that it vectorizes: t = n*ln2 + r with
     |r| <= ln2/2, a degree-7 polynomial for exp(r) (Cephes expf, about 1 ulp), and
     2^n built from its exponent bits in an int32 row viewed as f32; t < EXP_MIN gives 0.
+    ``threads`` runs of rows each reuse one scratch row.
     """
     rows, cols = x.shape
-    for r in numba.prange(rows):
-        xr = x[r]
-        orow = out[r]
-        m = _row_max(xr)
+    chunks = max(min(rows, threads), 1)
+    for chunk in numba.prange(chunks):  # one exponent row per thread: an allocation per row cost more
         bits = np.empty(cols, np.int32)
-        for c in range(cols):
-            d = xr[c] - m
-            t = EXP_MIN if d < EXP_MIN else d  # NaN stays NaN
-            n = math.floor(t * np.float32(1.4426950408889634) + np.float32(0.5))
-            f = t - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)
-            p = np.float32(1.9875691500e-4) * f + np.float32(1.3981999507e-3)
-            p = p * f + np.float32(8.3334519073e-3)
-            p = p * f + np.float32(4.1665795894e-2)
-            p = p * f + np.float32(1.6666665459e-1)
-            p = p * f + np.float32(5.0000001201e-1)
-            orow[c] = p * f * f + f + np.float32(1.0)
-            bits[c] = (np.int32(n) + np.int32(127)) << np.int32(23)
-        scale = bits.view(np.float32)
-        for c in range(cols):
-            orow[c] = np.float32(0.0) if xr[c] - m < EXP_MIN else orow[c] * scale[c]
-        inv = np.float32(1.0) / _row_sum(orow)
-        for c in range(cols):
-            orow[c] *= inv
+        for r in range(rows * chunk // chunks, rows * (chunk + 1) // chunks):
+            _softmax_row(x[r], out[r], bits)
+
+
+@numba.njit(cache=True, nogil=True)
+def _softmax_row(xr, orow, bits):
+    """Softmax of one row ``xr`` into ``orow``; ``bits`` is int32 scratch of the row's length."""
+    cols = xr.shape[0]
+    m = _row_max(xr)
+    for c in range(cols):
+        d = xr[c] - m
+        t = EXP_MIN if d < EXP_MIN else d  # NaN stays NaN
+        n = math.floor(t * np.float32(1.4426950408889634) + np.float32(0.5))
+        f = t - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)
+        p = np.float32(1.9875691500e-4) * f + np.float32(1.3981999507e-3)
+        p = p * f + np.float32(8.3334519073e-3)
+        p = p * f + np.float32(4.1665795894e-2)
+        p = p * f + np.float32(1.6666665459e-1)
+        p = p * f + np.float32(5.0000001201e-1)
+        orow[c] = p * f * f + f + np.float32(1.0)
+        bits[c] = (np.int32(n) + np.int32(127)) << np.int32(23)
+    scale = bits.view(np.float32)
+    for c in range(cols):
+        orow[c] = np.float32(0.0) if xr[c] - m < EXP_MIN else orow[c] * scale[c]
+    inv = np.float32(1.0) / _row_sum(orow)
+    for c in range(cols):
+        orow[c] *= inv
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -124,7 +132,7 @@ class RowNormalization:
             return None
         x2, o2 = x.reshape(self.rows_shape), out.reshape(self.rows_shape)
         if self.kind == "Softmax":
-            return [(softmax_rows, (x2, o2))]
+            return [(softmax_rows, (x2, numba.get_num_threads(), o2))]
         return [(mvn_rows, (x2, self.normalize_variance, self.eps, self.inside_sqrt, o2))]
 
     def run(self, x: np.ndarray, out: np.ndarray) -> None:
