@@ -90,10 +90,10 @@ def _pool_rows(xc, oc, is_max, kh, kw, sh, sw, dh, dw, ph, pw, pad, line, phases
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def max_pool(x, kh, kw, sh, sw, dh, dw, ph, pw, threads, out):
-    """Max over windows of ``x`` [N, C, H, W] into ``out`` [N, C, Ho, Wo] (f32); padding never wins.
+def _pool_planes(x, is_max, kh, kw, sh, sw, dh, dw, ph, pw, pad, threads, out):
+    """Max (``is_max``) or sum over the windows of every plane of ``x`` [N, C, H, W] into ``out``.
 
-    ``threads`` runs of channels each reuse one scratch row.
+    ``threads`` runs of channels each reuse one scratch row (see :func:`_pool_rows`).
     """
     n, c, height, width = x.shape
     out_w = out.shape[3]
@@ -104,8 +104,17 @@ def max_pool(x, kh, kw, sh, sw, dh, dw, ph, pw, threads, out):
         line = np.empty(span, np.float32)
         phases = np.empty((2, span // 2), np.float32)
         for job in range(jobs * chunk // chunks, jobs * (chunk + 1) // chunks):
-            _pool_rows(x[job // c, job % c], out[job // c, job % c], True, kh, kw, sh, sw, dh, dw, ph, pw,
-                       np.float32(-np.inf), line, phases)
+            _pool_rows(x[job // c, job % c], out[job // c, job % c], is_max, kh, kw, sh, sw, dh, dw, ph, pw,
+                       pad, line, phases)
+
+
+@numba.njit(cache=True, nogil=True)
+def max_pool(x, kh, kw, sh, sw, dh, dw, ph, pw, threads, out):
+    """Max over windows of ``x`` [N, C, H, W] into ``out`` [N, C, Ho, Wo] (f32); padding never wins.
+
+    ``threads`` runs of channels each reuse one scratch row.
+    """
+    _pool_planes(x, True, kh, kw, sh, sw, dh, dw, ph, pw, np.float32(-np.inf), threads, out)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -133,21 +142,14 @@ def avg_pool(x, kh, kw, sh, sw, ph, pw, pe_h, pe_w, exclude_pad, threads, out):
             else:
                 cols = max(min(w0 + kw, width + pe_w) - max(w0, -pw), 0)
             divisor[oh, ow] = rows * cols
-    span = max((out_w - 1) * sw + kw, pw + width) + 2
-    jobs = n * c
-    chunks = max(min(jobs, threads), 1)
-    for chunk in numba.prange(chunks):  # one scratch row per thread, not per channel
-        line = np.empty(span, np.float32)
-        phases = np.empty((2, span // 2), np.float32)
-        for job in range(jobs * chunk // chunks, jobs * (chunk + 1) // chunks):
-            oc = out[job // c, job % c]
-            _pool_rows(x[job // c, job % c], oc, False, kh, kw, sh, sw, 1, 1, ph, pw, np.float32(0.0), line,
-                       phases)
-            for oh in range(out_h):
-                orow = oc[oh]
-                drow = divisor[oh]
-                for ow in range(out_w):
-                    orow[ow] = orow[ow] / drow[ow] if drow[ow] > 0 else np.float32(0.0)
+    _pool_planes(x, False, kh, kw, sh, sw, 1, 1, ph, pw, np.float32(0.0), threads, out)
+    for job in numba.prange(n * c):
+        oc = out[job // c, job % c]
+        for oh in range(out_h):
+            orow = oc[oh]
+            drow = divisor[oh]
+            for ow in range(out_w):
+                orow[ow] = orow[ow] / drow[ow] if drow[ow] > 0 else np.float32(0.0)
 
 
 class Pooling:
