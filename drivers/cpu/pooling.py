@@ -117,6 +117,18 @@ def max_pool(x, kh, kw, sh, sw, dh, dw, ph, pw, threads, out):
     _pool_planes(x, True, kh, kw, sh, sw, dh, dw, ph, pw, np.float32(-np.inf), threads, out)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _window_cells(start, size, extent, pad_begin, pad_end, exclude_pad):
+    """Return how many cells of a window [start, start+size) the average counts along one axis.
+
+    Input cells only with ``exclude_pad``; otherwise also the explicit padding
+    (``pad_begin`` before the ``extent`` input cells, ``pad_end`` after).
+    """
+    if exclude_pad:
+        return max(min(start + size, extent) - max(start, 0), 0)
+    return max(min(start + size, extent + pad_end) - max(start, -pad_begin), 0)
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def avg_pool(x, kh, kw, sh, sw, ph, pw, pe_h, pe_w, exclude_pad, threads, out):
     """Mean over windows of ``x`` [N, C, H, W] into ``out`` (f32).
@@ -130,18 +142,9 @@ def avg_pool(x, kh, kw, sh, sw, ph, pw, pe_h, pe_w, exclude_pad, threads, out):
     out_h, out_w = out.shape[2], out.shape[3]
     divisor = np.empty((out_h, out_w), np.float32)
     for oh in range(out_h):
-        h0 = oh * sh - ph
-        if exclude_pad:
-            rows = max(min(h0 + kh, height) - max(h0, 0), 0)
-        else:
-            rows = max(min(h0 + kh, height + pe_h) - max(h0, -ph), 0)
+        rows = _window_cells(oh * sh - ph, kh, height, ph, pe_h, exclude_pad)
         for ow in range(out_w):
-            w0 = ow * sw - pw
-            if exclude_pad:
-                cols = max(min(w0 + kw, width) - max(w0, 0), 0)
-            else:
-                cols = max(min(w0 + kw, width + pe_w) - max(w0, -pw), 0)
-            divisor[oh, ow] = rows * cols
+            divisor[oh, ow] = rows * _window_cells(ow * sw - pw, kw, width, pw, pe_w, exclude_pad)
     _pool_planes(x, False, kh, kw, sh, sw, 1, 1, ph, pw, np.float32(0.0), threads, out)
     for job in numba.prange(n * c):
         oc = out[job // c, job % c]
