@@ -483,9 +483,10 @@ class Convolution:
         self.split = g.sw == 2 and g.kw > 1 and not small
         self.cols_shape = (w.shape[1] * g.kh * g.kw, g.out_h * g.out_w)
         # stride-1 KxK on maps of 14x14 and up with 64+ input channels: K*K shifted GEMMs beat
-        # im2col (measured); with fewer channels each shifted GEMM is too thin
-        self.shifted = (not self.depthwise and not self.pointwise and g.groups == 1 and g.sh == g.sw == 1
-                        and g.out_h >= SHIFTED_MIN_SIDE and g.out_w >= SHIFTED_MIN_SIDE
+        # im2col (measured); with fewer channels each shifted GEMM is too thin. They call the
+        # private BLAS from numba, so without it (KILN_PRIVATE_BLAS=0) im2col runs instead.
+        self.shifted = (BLAS is not None and not self.depthwise and not self.pointwise and g.groups == 1
+                        and g.sh == g.sw == 1 and g.out_h >= SHIFTED_MIN_SIDE and g.out_w >= SHIFTED_MIN_SIDE
                         and g.c_in >= SHIFTED_MIN_CHANNELS)
         if self.shifted:
             height, width = node.inputs[0].shape[2:]
@@ -549,7 +550,7 @@ class Convolution:
                 return [(depthwise_stride1,
                          (x, self.w, g.dh, g.dw, g.ph, g.pw, self.bias, act, lo, hi, threads, out))]
             return [(depthwise, (x, self.w, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, self.bias, act, lo, hi, out))]
-        if self.shifted and BLAS is not None:
+        if self.shifted:
             plane_size = g.c_in * self.hp * self.wp
             plane = workspace[:plane_size].reshape(g.c_in, self.hp, self.wp)
             acc = workspace[plane_size:plane_size + g.c_out * g.out_h * self.wp].reshape(g.c_out, -1)
