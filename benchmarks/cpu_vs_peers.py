@@ -6,20 +6,23 @@
 Models: ResNet-50, SqueezeNet and ShuffleNet from ONNX's "light" model zoo (shipped
 inside the onnx package), and Kiln zoo's MobileNetV2 block and BERT encoder layer.
 Every engine gets the same ONNX file and input; OpenVINO runs with
-INFERENCE_PRECISION_HINT=f32 so all three compute in f32. Rounds are interleaved
-(a burst of ``--burst`` back-to-back inferences of each engine in turn, after a 50 ms
-pause that lets the previous engine's spinning workers fall asleep) so that load from
-other processes hits all three alike. Prints median and best latency and CPU time per inference for each
-engine, the speed ratios (peer ms / Kiln ms, above 1 means Kiln is faster) and their
-geometric mean, and checks that Kiln's outputs match onnxruntime's. CPU time counts
-every thread of the process: compare it with ``--threads 1``, where it measures each
-engine's work independently of other load on the machine.
+INFERENCE_PRECISION_HINT=f32 so all three compute in f32. Each engine runs in its own
+process (so no engine's thread pool shares a process with another's); rounds are
+interleaved (a burst of ``--burst`` back-to-back inferences of each engine in turn,
+after a 50 ms pause that lets the previous engine's spinning workers fall asleep) so
+that load from other processes hits all three alike. Prints median and best latency
+and CPU time per inference for each engine, the speed ratios (peer ms / Kiln ms, above
+1 means Kiln is faster) and their geometric mean, and checks that Kiln's outputs match
+onnxruntime's. CPU time counts every thread of the engine's process: compare it with
+``--threads 1``, where it measures each engine's work independently of other load on
+the machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -106,46 +109,73 @@ SETTLE_S = 0.05
 after an inference, and would otherwise compete with the next engine's."""
 
 
+def engine_process(connection, engine: str, name: str, threads: int, seed: int) -> None:
+    """Serve one engine on one model in its own process: answer ("burst", n) with n timings.
+
+    Each engine owns its process, so no engine's thread pool shares a process (or a
+    lingering idle thread) with another's; the parent interleaves their bursts in time.
+    """
+    proto = load_proto(name)
+    feeds = graph_inputs(proto, seed)
+    start = time.perf_counter()
+    runner = ENGINES[engine](proto, threads)
+    first = time.perf_counter()
+    outputs = runner(feeds)
+    connection.send({"compile_ms": (first - start) * 1e3, "first_ms": (time.perf_counter() - first) * 1e3,
+                     "outputs": [np.asarray(o) for o in outputs]})
+    while True:
+        command, count = connection.recv()
+        if command == "stop":
+            return
+        timings = []
+        for _ in range(count):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            runner(feeds)
+            timings.append(((time.perf_counter() - start) * 1e3, (time.process_time() - start_cpu) * 1e3))
+        connection.send(timings)
+
+
 def measure(name: str, runs: int, warmup: int, threads: int, engines: list[str], seed: int,
             burst: int = 5) -> dict:
     """Return median/min latency (ms) per engine and Kiln's worst relative error against onnxruntime."""
-    proto = load_proto(name)
-    feeds = graph_inputs(proto, seed)
-    runners = {}
+    context = multiprocessing.get_context("spawn")
+    workers = {}
     for engine in engines:
-        start = time.perf_counter()
-        runners[engine] = ENGINES[engine](proto, threads)
-        first = time.perf_counter()
-        outputs = runners[engine](feeds)
-        runners[engine + ":first_ms"] = (time.perf_counter() - first) * 1e3
-        runners[engine + ":compile_ms"] = (first - start) * 1e3
-        runners[engine + ":out"] = outputs
-    for _ in range(warmup):
-        for engine in engines:
-            runners[engine](feeds)
-    times = {engine: [] for engine in engines}
-    cpu = {engine: 0.0 for engine in engines}
-    for _ in range(-(-runs // burst)):
-        for engine in engines:
-            time.sleep(SETTLE_S)  # the previous engine's spinning workers go to sleep first
-            for _ in range(burst):
-                start, start_cpu = time.perf_counter(), time.process_time()
-                runners[engine](feeds)
-                times[engine].append((time.perf_counter() - start) * 1e3)
-                cpu[engine] += (time.process_time() - start_cpu) * 1e3
-    for engine in engines:
-        cpu[engine] /= len(times[engine])
-    result = {"model": name, "inputs": {k: list(v.shape) for k, v in feeds.items()}}
+        parent, child = context.Pipe()
+        process = context.Process(target=engine_process, args=(child, engine, name, threads, seed),
+                                  daemon=True)
+        process.start()
+        workers[engine] = (process, parent)
+    try:
+        ready = {engine: connection.recv() for engine, (_, connection) in workers.items()}
+        for _, connection in workers.values():
+            connection.send(("burst", warmup))
+            connection.recv()
+        times = {engine: [] for engine in engines}
+        cpu = {engine: [] for engine in engines}
+        for _ in range(-(-runs // burst)):
+            for engine, (_, connection) in workers.items():
+                time.sleep(SETTLE_S)  # the previous engine's spinning workers go to sleep first
+                connection.send(("burst", burst))
+                for wall, used in connection.recv():
+                    times[engine].append(wall)
+                    cpu[engine].append(used)
+    finally:
+        for process, connection in workers.values():
+            if process.is_alive():
+                connection.send(("stop", 0))
+            process.join(timeout=30)
+    inputs = graph_inputs(load_proto(name), seed)
+    result = {"model": name, "inputs": {k: list(v.shape) for k, v in inputs.items()}}
     for engine in engines:
         result[engine] = {"median_ms": float(np.median(times[engine])),
-                          "min_ms": float(np.min(times[engine])), "cpu_ms": cpu[engine],
-                          "compile_ms": runners[engine + ":compile_ms"],
-                          "first_ms": runners[engine + ":first_ms"]}
+                          "min_ms": float(np.min(times[engine])), "cpu_ms": float(np.mean(cpu[engine])),
+                          "compile_ms": ready[engine]["compile_ms"], "first_ms": ready[engine]["first_ms"]}
     if "kiln" in engines and "onnxruntime" in engines:
         errors = []
-        for ours, theirs in zip(runners["kiln:out"], runners["onnxruntime:out"]):
+        for ours, theirs in zip(ready["kiln"]["outputs"], ready["onnxruntime"]["outputs"]):
             scale = float(np.abs(theirs).max()) or 1.0
-            errors.append(float(np.abs(np.asarray(ours) - theirs).max()) / scale)
+            errors.append(float(np.abs(ours - theirs).max()) / scale)
         result["kiln_vs_onnxruntime_max_rel_error"] = max(errors)
     return result
 
