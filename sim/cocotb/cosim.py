@@ -33,6 +33,7 @@ _designs: dict[tuple[VPUConfig, str | None, str], VerilatorDesign] = {}
 
 
 def _design_sources_digest() -> str:
+    """Return a digest of the HDL sources (kiln.hw, kiln.hw.rtl) and the Amaranth version."""
     import amaranth
     import kiln.hw
 
@@ -43,9 +44,15 @@ def _design_sources_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+_SOURCES = _design_sources_digest()
+"""The HDL sources as this process imported them (just above). Read once: Verilog is generated
+from the modules in memory, so a source edited later must not key it (stale Verilog under a
+new key made an Icarus run simulate old RTL)."""
+
+
 def vpu_verilog(config: VPUConfig) -> str:
     """Return the Verilog of ``VPU(config)``, cached on disk by config and HDL source."""
-    key = hashlib.sha256(f"{config!r}{_design_sources_digest()}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{config!r}{_SOURCES}".encode()).hexdigest()[:16]
     path = cache_root() / "verilog" / f"vpu-{key}.v"
     if path.exists():
         return path.read_text()
