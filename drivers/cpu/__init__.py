@@ -2,23 +2,26 @@
 
 Every parallel loop of an inference, GEMM blocks included, runs on numba's one
 OpenMP team. Its workers spin for ``GOMP_SPINCOUNT`` iterations after a parallel
-region before sleeping, which decides two things on a 2-core machine (measured,
-SqueezeNet, 2 threads, median ms):
+region before sleeping. Measured on the 2-core VM, SqueezeNet, 2 threads, median ms,
+``GOMP_SPINCOUNT=N python benchmarks/cpu_vs_peers.py --runs 20 --models squeezenet
+--engines kiln``, alone and beside two ``nice -n 19 python -c 'while 1: pass'``:
 
-============================  =========  ====================================
-GOMP_SPINCOUNT                quiet      another process busy on the other core
-============================  =========  ====================================
-300000 (libgomp's default)    2.48       524  (each region spins ~8 ms waiting)
-10000 (Kiln's default)        2.55       39
-1000                          2.55       8.8  (BERT layer 2.6x slower when quiet)
-``OMP_WAIT_POLICY=PASSIVE``   5.67       5.6  (every region wakes a sleeper)
-============================  =========  ====================================
+============================  =====  ==================
+setting                       alone  two niced burners
+============================  =====  ==================
+300000 (libgomp's default)    2.92   2.92
+10000 (Kiln's default)        3.01   3.07
+1000                          5.88   4.59
+``OMP_WAIT_POLICY=PASSIVE``   5.60   5.35  (every region wakes a sleeper)
+============================  =====  ==================
 
-10000 spins (about 0.3 ms) cover the gaps between one step's parallel loop and the
-next, numpy reference steps included, then yield the core. On a machine where
-other work holds cores, use fewer threads (``INFERENCE_NUM_THREADS``) or a shorter
-spin. The count is read when the OpenMP runtime loads, so it is set here, before
-any kernel runs, unless the user chose one.
+Spinning covers the gap between one step's parallel loop and the next; sleeping at
+once doubles SqueezeNet's time. 10000 spins (about 0.3 ms) are as fast as libgomp's
+default here and bound how long an idle worker holds a core: during a dim-8 bitstream
+build (yosys/nextpnr at nice 19) the default once made SqueezeNet take ~0.5 s per
+inference (each region spinning ~8 ms), which 10000 did not (not reproduced with the
+burners above). The count is read when the OpenMP runtime loads, so it is set here,
+before any kernel runs, unless the user chose one.
 """
 
 import os

@@ -146,23 +146,21 @@ def fold_bias_clamp(step: Step, kernel) -> None:
 
 
 class CpuStep:
-    """One executable step: reads env slots ``reads``, writes env slots ``writes``.
+    """One executable step of a program: ``run(env, arena)`` executes it.
 
-    ``run(env, arena)`` executes it. ``bind(env, arena)``, when given, returns a function
-    ``fn(env)`` that does the same with every view, address and argument resolved for
-    this arena and for the current values of the slots ``keys``, or None when it cannot
-    (an input would first be copied). The executable reuses ``fn`` for as long as those
-    slots hold the same arrays, which they do from one inference to the next for
-    everything that lives in the arena.
+    ``bind(env, arena)``, when given, returns a function ``fn(env)`` that does the same
+    with every view, address and argument resolved for this arena and for the current
+    values of the slots ``keys``, or None when it cannot (an input would first be
+    copied). The executable reuses ``fn`` for as long as those slots hold the same
+    arrays, which they do from one inference to the next for everything that lives in
+    the arena.
     """
 
-    def __init__(self, step: Step, kind: str, run: Callable, reads: list[int], writes: list[int],
-                 bind: Callable | None = None, keys: tuple[int, ...] = ()):
+    def __init__(self, step: Step, kind: str, run: Callable, bind: Callable | None = None,
+                 keys: tuple[int, ...] = ()):
         self.step = step
         self.exec_type = kind
         self.run = run
-        self.reads = reads
-        self.writes = writes
         self.bind = bind
         self.keys = keys
 
@@ -225,7 +223,6 @@ class CpuProgram:
         return self.index[port]
 
     def _lower(self, step: Step, kernel) -> CpuStep:
-        reads = [self._slot(p) for p in step.inputs if p not in self.schedule.constants]
         writes = [self._slot(p) for p in step.outputs]
         if step.kind == "node" and step.outputs and step.outputs[0] in self.plan.slot_of \
                 and step.node.type_name == "Concat":
@@ -242,7 +239,7 @@ class CpuProgram:
                 def concat(env):
                     env[target_slot] = view
                 return concat
-            return CpuStep(step, "concat_in_place", run_concat, reads, writes, bind_concat)
+            return CpuStep(step, "concat_in_place", run_concat, bind_concat)
         if step.kind == "node" and step.node.type_name in RESHAPES and is_static(step.outputs[0].shape) \
                 and len(step.node.output_types) == 1:
             x_slot, shape = self._slot(step.node.inputs[0]), tuple(step.outputs[0].shape)
@@ -259,7 +256,7 @@ class CpuProgram:
                 def reshape(env):
                     env[writes[0]] = view
                 return reshape
-            return CpuStep(step, "reshape", run_reshape, reads, writes, bind_reshape, (x_slot,))
+            return CpuStep(step, "reshape", run_reshape, bind_reshape, (x_slot,))
         if step.kind == "node":
             node = step.node
             ins = [self._slot(p) for p in node.inputs]
@@ -269,7 +266,7 @@ class CpuProgram:
                 values = run_node(node, [env[i] for i in ins])
                 for i, value in zip(outs, values):
                     env[i] = value
-            return CpuStep(step, "reference", run_reference, reads, outs)
+            return CpuStep(step, "reference", run_reference)
         out_port = step.outputs[0]
         out_slot = writes[0]
         shape, buffer = tuple(out_port.shape), self.plan.slot_of.get(out_port)
@@ -306,7 +303,7 @@ class CpuProgram:
                 out = output(arena)
                 calls = epilogue.calls(out, ports(env, out))
                 return None if calls is None else _bound(calls, out, out_slot)
-            return CpuStep(step, "numba_fused_elementwise", run_chain, reads, writes, bind_chain,
+            return CpuStep(step, "numba_fused_elementwise", run_chain, bind_chain,
                            tuple(s for s in chain_slots if s >= 0))
         x_slot = self._slot(step.node.inputs[0])
         operand_slots = [x_slot]
@@ -356,7 +353,7 @@ class CpuProgram:
                 calls = None if tail is None else calls + tail
             return None if calls is None else _bound(calls, out, out_slot)
         keys = tuple(dict.fromkeys(operand_slots + [s for s in chain_slots if s >= 0]))
-        return CpuStep(step, exec_type, run_anchor, reads, writes, bind_anchor, keys)
+        return CpuStep(step, exec_type, run_anchor, bind_anchor, keys)
 
 
 class Arena:

@@ -157,9 +157,9 @@ COLUMN_ALIGN = 16
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def parallel_sgemm(kernel, trans_a, trans_b, batch, m, n, k, a, stride_a, lda, b, stride_b, ldb, beta, c,
+def parallel_sgemm(kernel, trans_a, trans_b, batch, m, n, k, a, stride_a, lda, b, stride_b, ldb, c,
                    stride_c, ldc, parts):
-    """``c[i] = a[i] @ b[i] + beta * c[i]`` for ``i < batch``, f32 row-major, in ``parts`` threads.
+    """``c[i] = a[i] @ b[i]`` for ``i < batch``, f32 row-major, in ``parts`` threads.
 
     Operands are addresses; ``stride_*`` are the bytes between consecutive matrices of the
     batch, ``ld*`` the row pitches in elements, ``trans_*`` the CBLAS transpose codes
@@ -193,11 +193,11 @@ def parallel_sgemm(kernel, trans_a, trans_b, batch, m, n, k, a, stride_a, lda, b
             if along_rows:
                 ai += lo * (4 if trans_a == 112 else 4 * lda)
                 ci += lo * 4 * ldc
-                kernel(101, trans_a, trans_b, hi - lo, n, k, 1.0, ai, lda, bi, ldb, beta, ci, ldc)
+                kernel(101, trans_a, trans_b, hi - lo, n, k, 1.0, ai, lda, bi, ldb, 0.0, ci, ldc)
             else:
                 bi += lo * (4 * ldb if trans_b == 112 else 4)
                 ci += lo * 4
-                kernel(101, trans_a, trans_b, m, hi - lo, k, 1.0, ai, lda, bi, ldb, beta, ci, ldc)
+                kernel(101, trans_a, trans_b, m, hi - lo, k, 1.0, ai, lda, bi, ldb, 0.0, ci, ldc)
 
 
 def gemm_parts(flops: int, threads: int) -> int:
@@ -242,7 +242,7 @@ def sgemm_call(a: np.ndarray, b: np.ndarray, out: np.ndarray, threads: int = 1):
     # models' constant weights) turns that last-bit difference into a different answer
     parts = 1 if count == 1 and min(m, n) == 1 else gemm_parts(2 * count * m * n * k, threads)
     return parallel_sgemm, (BLAS.kernel, layout_a[0], layout_b[0], count, m, n, k, a.ctypes.data, stride(a),
-                            layout_a[1], b.ctypes.data, stride(b), layout_b[1], 0.0, out.ctypes.data,
+                            layout_a[1], b.ctypes.data, stride(b), layout_b[1], out.ctypes.data,
                             stride(out), out.strides[-2] // 4, parts)
 
 

@@ -202,11 +202,7 @@ class VerilatorDesign:
         where a waveform build writes its dump.
         """
         self.build()
-        work_dir = Path(work_dir) if work_dir else self.build_dir / "runs" / test_module
-        work_dir.mkdir(parents=True, exist_ok=True)
-        results_file = (work_dir / "results.xml").resolve()
-        env = {"KILN_BENCH_PARAMETERS": json.dumps(parameters or {}),
-               "PYTHONPATH": os.pathsep.join(sys.path)}
+        work_dir, results_file, env = self._run_files(test_module, work_dir, parameters)
         test_args: list[str] = []
         if self.waveform and waveform_file is not None:
             test_args = ["--trace-file", str(Path(waveform_file).resolve())]
@@ -231,6 +227,14 @@ class VerilatorDesign:
             except (SystemExit, RuntimeError):
                 pass  # the simulator exited non-zero; the results file tells which test failed
         return read_results(results_file)
+
+    def _run_files(self, test_module: str, work_dir: Path | None, parameters: dict | None):
+        """Return (work directory, created; results file; environment) for one `run`."""
+        work_dir = Path(work_dir) if work_dir else self.build_dir / "runs" / test_module
+        work_dir.mkdir(parents=True, exist_ok=True)
+        env = {"KILN_BENCH_PARAMETERS": json.dumps(parameters or {}),
+               "PYTHONPATH": os.pathsep.join(sys.path)}
+        return work_dir, (work_dir / "results.xml").resolve(), env
 
     def check(self, test_module: str, **kwargs) -> BenchResult:
         """Run ``test_module`` like `run` and raise if any of its tests failed."""
@@ -295,11 +299,7 @@ class IcarusDesign(VerilatorDesign):
             work_dir: Path | None = None, waveform_file: Path | None = None) -> BenchResult:
         """Run the cocotb tests of ``test_module`` under Icarus; see `VerilatorDesign.run`."""
         self.build()
-        work_dir = Path(work_dir) if work_dir else self.build_dir / "runs" / test_module
-        work_dir.mkdir(parents=True, exist_ok=True)
-        results_file = (work_dir / "results.xml").resolve()
-        env = {"KILN_BENCH_PARAMETERS": json.dumps(parameters or {}),
-               "PYTHONPATH": os.pathsep.join(sys.path)}
+        work_dir, results_file, env = self._run_files(test_module, work_dir, parameters)
         with _locked(self.build_dir.with_suffix(".lock")):
             runner = self._runner(always=False)
         try:
