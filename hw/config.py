@@ -53,6 +53,11 @@ class VPUConfig:
         token_queue_depth: capacity of each of the four dependency-token FIFOs.
         vector_latency: pipeline cycles added to every vector instruction.
         clock_mhz: the VPU clock in MHz (used for traces and throughput figures only).
+        compact: build the RTL's small variants, for iCE40-class FPGAs: the vector unit
+            shares one requantizer among its lanes, DMA and fetch buffers sit in block
+            RAM, the DRAM arbiter has no request buffers and the performance counters
+            are 32 bits wide (the HI words read 0). Results stay bit-identical to the
+            ISA simulator's; cycle counts differ (docs/rtl.md, "Compact variant").
     """
 
     dim: int = 8
@@ -66,6 +71,7 @@ class VPUConfig:
     token_queue_depth: int = 8
     vector_latency: int = 2
     clock_mhz: float = 200.0
+    compact: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -96,6 +102,8 @@ class VPUConfig:
                      "token_queue_depth"):
             if not 1 <= getattr(self, name) <= 1024:
                 raise ConfigError(name, f"must be in [1, 1024], got {getattr(self, name)}")
+        if not isinstance(self.compact, bool):
+            raise ConfigError("compact", f"must be a bool, got {self.compact!r}")
         if not isinstance(self.clock_mhz, (int, float)) or not self.clock_mhz > 0:
             raise ConfigError("clock_mhz", f"must be > 0, got {self.clock_mhz!r}")
 

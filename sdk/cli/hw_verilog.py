@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import subprocess
@@ -18,6 +19,11 @@ HELP = "write the VPU (Amaranth HDL) as Verilog for a VPUConfig"
 def add_config_arguments(parser) -> None:
     """Add one ``--<field>`` option per VPUConfig field (defaults from VPUConfig)."""
     for f in dataclasses.fields(VPUConfig):
+        if isinstance(f.default, bool):
+            parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f"config_{f.name}",
+                                action=argparse.BooleanOptionalAction, default=f.default,
+                                help=f"VPUConfig.{f.name} (default {f.default})")
+            continue
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f"config_{f.name}",
                             type=type(f.default), default=f.default,
                             help=f"VPUConfig.{f.name} (default {f.default})")
