@@ -14,11 +14,12 @@ from .uart import baud_divisor
 REQUEST_TIMEOUT_S = 0.1
 
 
-def board_top(config, *, dram_bytes: int, clock_hz: float, baud: int) -> BoardTop:
-    """Return the board top level: ``VPU(config)``, a block-RAM DRAM and a UART host link."""
+def board_top(config, *, dram_bytes: int, clock_hz: float, baud: int,
+              dram_memory: str = "block-ram") -> BoardTop:
+    """Return the board top level: ``VPU(config)``, an on-chip DRAM and a UART host link."""
     return BoardTop(VPU(config), bus_bytes=config.dram_bus_bytes, dram_bytes=dram_bytes,
                     clock_hz=clock_hz, divisor=baud_divisor(clock_hz, baud),
-                    timeout_cycles=round(REQUEST_TIMEOUT_S * clock_hz))
+                    timeout_cycles=round(REQUEST_TIMEOUT_S * clock_hz), dram_memory=dram_memory)
 
 
 class BoardDesign(Elaboratable):

@@ -6,20 +6,21 @@ from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .board_dram import BlockRamDram
+from .board_dram import BoardDram
 from .host_link import HostLinkBridge
 from .uart import UartReceiver, UartTransmitter
 
 
 class BoardTop(wiring.Component):
-    """Wire ``core`` (the VPU) to a block-RAM DRAM and a UART host link.
+    """Wire ``core`` (the VPU) to an on-chip DRAM and a UART host link.
 
     ``core`` must have a ``csr`` member of ``kiln.hw.rtl.ports.RegisterPort`` and a
     ``dram`` member of ``DramPort(bus_bytes)``, both as seen from the core (the VPU's
     own ports). Everything runs in the ``sync`` domain at ``clock_hz``.
 
     Parameters:
-        dram_bytes: size of the block-RAM DRAM in bytes.
+        dram_bytes: size of the DRAM in bytes.
+        dram_memory: what holds the DRAM, one of ``board_dram.DRAM_MEMORIES``.
         clock_hz: frequency of the ``sync`` clock, in Hz.
         divisor: UART clock cycles per bit (``clock_hz / baud``).
         timeout_cycles: longest gap, in cycles, between two bytes of one request.
@@ -31,10 +32,11 @@ class BoardTop(wiring.Component):
     """
 
     def __init__(self, core, *, bus_bytes: int, dram_bytes: int, clock_hz: float,
-                 divisor: int, timeout_cycles: int):
+                 divisor: int, timeout_cycles: int, dram_memory: str = "block-ram"):
         self.core = core
         self.bus_bytes = bus_bytes
         self.dram_bytes = dram_bytes
+        self.dram = BoardDram(dram_bytes, bus_bytes, dram_memory)
         self.clock_hz = clock_hz
         self.divisor = divisor
         self.timeout_cycles = timeout_cycles
@@ -47,7 +49,7 @@ class BoardTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.core = core = self.core
-        m.submodules.dram = dram = BlockRamDram(self.dram_bytes, self.bus_bytes)
+        m.submodules.dram = dram = self.dram
         m.submodules.uart_rx = rx = UartReceiver(self.divisor)
         m.submodules.uart_tx = tx = UartTransmitter(self.divisor)
         m.submodules.bridge = bridge = HostLinkBridge(

@@ -20,7 +20,8 @@ class Board:
         platform: the amaranth-boards platform class.
         family: "ecp5" or "ice40" (selects the toolchain and the report's cell names).
         config: the VPU configuration built by default on this board.
-        dram_bytes: size of the block-RAM DRAM in bytes.
+        dram_bytes: size of the on-chip DRAM in bytes.
+        dram_memory: what holds it (``board_dram.DRAM_MEMORIES``): block RAM, or SPRAM.
         baud: default UART speed of the host link, in bits per second.
         description: one line for ``--help`` and the docs.
         tools: environment variables naming the YoWASP executable of each tool.
@@ -32,6 +33,7 @@ class Board:
     config: VPUConfig
     dram_bytes: int
     baud: int
+    dram_memory: str
     description: str
     tools: dict[str, str] = field(default_factory=dict)
 
@@ -55,6 +57,7 @@ BOARDS: dict[str, Board] = {
             config=VPUConfig(dim=8, sp_depth=2048, acc_depth=1024, dram_bus_bytes=16),
             dram_bytes=128 * 1024,
             baud=1_000_000,
+            dram_memory="block-ram",
             description="Radiona ULX3S, Lattice ECP5 LFE5U-85F, 25 MHz clock, FTDI UART",
             tools=_ECP5_TOOLS,
         ),
@@ -65,8 +68,9 @@ BOARDS: dict[str, Board] = {
             config=VPUConfig(dim=2, sp_depth=256, acc_depth=128, dram_bus_bytes=4,
                              dram_latency=2, load_queue_depth=1, compute_queue_depth=1,
                              store_queue_depth=1, token_queue_depth=2, compact=True),
-            dram_bytes=4 * 1024,
+            dram_bytes=128 * 1024,
             baud=1_000_000,
+            dram_memory="spram",
             description="1BitSquared iCEBreaker, Lattice iCE40UP5K, 12 MHz clock, FTDI UART",
             tools=_ICE40_TOOLS,
         ),

@@ -33,6 +33,11 @@ CLASSIC_ABC_ECP5 = {
     ]),
 }
 
+#: Yosys options per FPGA family. iCE40 synthesis maps multipliers onto the UP5K's
+#: SB_MAC16 DSPs (Yosys keeps them in LUTs unless asked), where the compact VPU's
+#: multiplies would not fit.
+FAMILY_SYNTHESIS = {"ice40": {"synth_opts": "-dsp"}}
+
 
 #: ECP5 LUT mappings: Yosys's default timing-driven ``abc9`` or classic ``abc -lut 4``.
 LUT_MAPPINGS = ("auto", "abc9", "abc")
@@ -115,12 +120,14 @@ def build_bitstream(board: Board, config, out_dir: str | Path, *, dram_bytes: in
         pll = ecp5_pll_setting(clock_hz / 1e6, clock_mhz)
         clock_hz = pll.output_mhz * 1e6
     try:
-        board_top(config, dram_bytes=dram_bytes, clock_hz=clock_hz, baud=baud)
+        board_top(config, dram_bytes=dram_bytes, clock_hz=clock_hz, baud=baud,
+                  dram_memory=board.dram_memory)
     except ValueError as error:
         raise FpgaFlowError(f"{board.name}: {error}") from None
 
     def run(synthesis: dict[str, str]) -> int:
-        top = board_top(config, dram_bytes=dram_bytes, clock_hz=clock_hz, baud=baud)
+        top = board_top(config, dram_bytes=dram_bytes, clock_hz=clock_hz, baud=baud,
+                  dram_memory=board.dram_memory)
         return _run_tools(board, BoardDesign(top, pll), out, synthesis, progress)
 
     mapping = lut_mapping_for(board, config, lut_mapping)
@@ -160,7 +167,7 @@ def _run_tools(board: Board, design, out: Path, synthesis: dict[str, str],
     ``synthesis`` holds extra Amaranth overrides for the Yosys script.
     """
     options = {"nextpnr_opts": f"--report {DESIGN_NAME}.report.json --timing-allow-fail",
-               **synthesis}
+               **FAMILY_SYNTHESIS.get(board.family, {}), **synthesis}
     plan = board.platform().prepare(design, name=DESIGN_NAME, **options)
     plan.extract(out)
     stages = _stages(board)
