@@ -1,8 +1,9 @@
 """Read a build's resource use and timing from the Yosys and nextpnr outputs.
 
 Resources come from nextpnr's post-place "Device utilisation" (cells used of the
-device's total); on iCE40, where a logic cell holds a LUT and a flip-flop, the LUT
-and flip-flop counts come from Yosys's cell statistics. fmax per clock is the
+device's total); on iCE40, where a logic cell holds a LUT and a flip-flop, the logic
+cells (what must fit) come from nextpnr and the LUT and flip-flop counts from Yosys's
+cell statistics, each against the device's logic cells. fmax per clock is the
 post-route figure: ``fmax[clock].achieved`` of nextpnr's ``--report`` JSON.
 """
 
@@ -17,8 +18,9 @@ from pathlib import Path
 CELL_TYPES = {
     "ecp5": {"LUTs": ("TRELLIS_COMB",), "flip-flops": ("TRELLIS_FF",),
              "DSPs": ("MULT18X18D",), "block RAMs": ("DP16KD",)},
-    "ice40": {"LUTs": ("ICESTORM_LC",), "flip-flops": ("ICESTORM_LC",),
-              "DSPs": ("ICESTORM_DSP",), "block RAMs": ("ICESTORM_RAM",)},
+    "ice40": {"logic cells": ("ICESTORM_LC",), "LUTs": ("ICESTORM_LC",),
+              "flip-flops": ("ICESTORM_LC",), "DSPs": ("ICESTORM_DSP",),
+              "block RAMs": ("ICESTORM_RAM",), "SPRAMs": ("ICESTORM_SPRAM",)},
 }
 #: Yosys cells that are a LUT or a flip-flop on iCE40 (counted from the synthesis log).
 _ICE40_LUT = re.compile(r"^SB_LUT4$")
@@ -72,7 +74,8 @@ class BuildReport:
     notes: list[str] = field(default_factory=list)
 
     def resource(self, name: str) -> ResourceUse:
-        """Return the summary row called ``name`` ("LUTs", "flip-flops", "DSPs", "block RAMs")."""
+        """Return the summary row called ``name`` ("LUTs", "flip-flops", "DSPs", "block RAMs";
+        iCE40 also "logic cells", "SPRAMs")."""
         for use in self.resources:
             if use.name == name:
                 return use
@@ -168,7 +171,8 @@ def critical_path(report_json: dict | None) -> str:
 
 def resource_rows(family: str, utilisation: dict[str, tuple[int, int]],
                   synthesis_log: str) -> list[ResourceUse]:
-    """Return the LUT, flip-flop, DSP and block-RAM rows of the summary."""
+    """Return the summary's rows: LUTs, flip-flops, DSPs, block RAMs (iCE40: and logic
+    cells, SPRAMs)."""
     rows = []
     cells = yosys_cell_counts(synthesis_log) if family == "ice40" else {}
     for name, types in CELL_TYPES[family].items():

@@ -83,11 +83,14 @@ def test_utilisation_and_fmax_come_from_the_last_post_route_figures():
     assert (clock.clock, clock.achieved_mhz, clock.meets) == ("clk", 51.5, False)
 
 
-def test_ice40_luts_and_flip_flops_come_from_yosys_cells():
+def test_ice40_logic_cells_from_nextpnr_luts_and_flip_flops_from_yosys():
     cells = yosys_cell_counts(YOSYS_LOG)
     assert cells["SB_LUT4"] == 13936
-    use = {"ICESTORM_LC": (17216, 5280), "ICESTORM_RAM": (28, 30), "ICESTORM_DSP": (0, 8)}
+    use = {"ICESTORM_LC": (17216, 5280), "ICESTORM_RAM": (28, 30), "ICESTORM_DSP": (0, 8),
+           "ICESTORM_SPRAM": (4, 4)}
     rows = {r.name: (r.used, r.available) for r in resource_rows("ice40", use, YOSYS_LOG)}
+    assert rows["logic cells"] == (17216, 5280)
+    assert rows["SPRAMs"] == (4, 4)
     assert rows["LUTs"] == (13936, 5280)
     assert rows["flip-flops"] == (238 + 1183 + 2023, 5280)
     assert rows["block RAMs"] == (28, 30)
