@@ -169,6 +169,12 @@ class VPUConfig:
         return -(-INSTRUCTION_BYTES // self.dram_bus_bytes)
 
     @property
+    def counter_bits(self) -> int:
+        """Bits of the CYCLES, MACS and DMA_*_BYTES counters: 64, or 32 when ``compact``
+        (they wrap at 2**32 and their HI words read 0)."""
+        return 32 if self.compact else 64
+
+    @property
     def peak_gops(self) -> float:
         """Peak int8 throughput in GOP/s (2 ops per MAC) at ``clock_mhz``."""
         return 2 * self.macs_per_cycle * self.clock_mhz / 1000.0

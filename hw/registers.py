@@ -1,7 +1,10 @@
 """The VPU's memory-mapped control and status registers (CSRs).
 
 All registers are 32 bits wide at word-aligned byte offsets from the CSR base;
-64-bit counters are a LO/HI pair (read LO first: reading LO latches HI).
+64-bit counters are a LO/HI pair (read LO first: reading LO latches HI). On
+compact builds (``VPUConfig.compact``, iCE40) these counters are
+``VPUConfig.counter_bits`` = 32 bits wide: they wrap at 2**32 and their HI
+registers read 0.
 A host runs a program by writing PROGRAM_ADDRESS and PROGRAM_COUNT, then
 CONTROL.START; it polls STATUS until DONE or ERROR. Counters and ERROR_* are
 cleared when a run starts and hold their values after it ends.
@@ -75,14 +78,14 @@ REGISTERS: tuple[Register, ...] = (
     Register("CONFIG_ACC_DEPTH", 0x24, Access.RO, 17, "VPUConfig.acc_depth (rows)"),
     Register("RETIRED", 0x28, Access.RO, 32, "instructions retired (FINISH included)"),
     Register("CYCLES_LO", 0x40, Access.RO, 32, "cycles from START to done, low word"),
-    Register("CYCLES_HI", 0x44, Access.RO, 32, "high word"),
+    Register("CYCLES_HI", 0x44, Access.RO, 32, "high word (0 on compact builds)"),
     Register("MACS_LO", 0x48, Access.RO, 32, "GEMM multiply-accumulates "
              "(k_count*o_count*i_count*dim**2 per GEMM), low word"),
-    Register("MACS_HI", 0x4C, Access.RO, 32, "high word"),
+    Register("MACS_HI", 0x4C, Access.RO, 32, "high word (0 on compact builds)"),
     Register("DMA_READ_BYTES_LO", 0x50, Access.RO, 32, "DRAM bytes read by LOAD, low word"),
-    Register("DMA_READ_BYTES_HI", 0x54, Access.RO, 32, "high word"),
+    Register("DMA_READ_BYTES_HI", 0x54, Access.RO, 32, "high word (0 on compact builds)"),
     Register("DMA_WRITE_BYTES_LO", 0x58, Access.RO, 32, "DRAM bytes written by STORE, low word"),
-    Register("DMA_WRITE_BYTES_HI", 0x5C, Access.RO, 32, "high word"),
+    Register("DMA_WRITE_BYTES_HI", 0x5C, Access.RO, 32, "high word (0 on compact builds)"),
     Register("BUSY_LOAD", 0x60, Access.RO, 32, "cycles the load engine executed an instruction"),
     Register("BUSY_COMPUTE", 0x64, Access.RO, 32, "cycles the compute engine executed one"),
     Register("BUSY_STORE", 0x68, Access.RO, 32, "cycles the store engine executed one"),

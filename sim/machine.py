@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from kiln.hw import isa
+from kiln.hw import isa, registers
 from kiln.hw.config import VPUConfig
 from kiln.hw.isa import Instruction
 from kiln.sim.pipeline import RunResult, run_program
@@ -74,15 +74,21 @@ class Machine:
             trace: bool = False, progress: bool = False) -> RunResult:
         """Run the program at ``program_address`` until FINISH retires.
 
-        Returns cycles and counters (and the timeline when ``trace``); ``progress``
+        Returns cycles and counters (and the timeline when ``trace``); the counters
+        read as the VPU's registers do (CYCLES, MACS and DMA_*_BYTES wrap at
+        ``config.counter_bits`` bits, so at 2**32 on compact builds). ``progress``
         shows a progress bar of retired instructions. Raises a
         `kiln.sim.errors.SimulationError` naming the instruction index, opcode and
         field on an illegal instruction, an out-of-range address, a deadlock, a
         missing FINISH or more than ``max_cycles`` cycles.
         """
-        self.last_result = run_program(self.state, program_address, instruction_count,
-                                       max_cycles, trace, progress)
-        return self.last_result
+        result = run_program(self.state, program_address, instruction_count, max_cycles,
+                             trace, progress)
+        for name, words in registers.COUNTERS.items():
+            if len(words) == 2:  # a LO/HI counter: config.counter_bits wide, wraps
+                result.counters[name] %= 1 << self.config.counter_bits
+        self.last_result = result
+        return result
 
     def write_trace(self, path: str | Path) -> Path:
         """Write the last traced run's timeline as Perfetto/Chrome trace-event JSON."""

@@ -22,8 +22,10 @@ class ControlRegisters(wiring.Component):
 
     Writes to read-only registers are ignored. Counters and RETIRED are cleared
     by ``CONTROL.START`` (when idle) and ``CONTROL.CLEAR``, count while ``running``
-    and hold afterwards. Reading a 64-bit counter's LO register (its address
-    presented on the port) latches the HI word, so LO then HI read one value.
+    and hold afterwards. CYCLES, MACS and DMA_*_BYTES are ``config.counter_bits``
+    wide: at 64 bits, reading a counter's LO register (its address presented on the
+    port) latches the HI word, so LO then HI read one value; at 32 bits (compact
+    builds) they wrap and their HI registers read 0.
 
     Ports:
         csr (Out RegisterPort): the host's register port.
@@ -36,7 +38,8 @@ class ControlRegisters(wiring.Component):
         macs, read_bytes, write_bytes (In, 16): counter increments this cycle.
         busy_load, busy_compute, busy_store (In, 1): an engine executes this cycle.
         stall_load, stall_compute, stall_store, stall_fetch (In, 1): a unit stalls.
-        cycles (Out, 64): the CYCLES counter (the watchdog compares against it).
+        cycles (Out, config.counter_bits): the CYCLES counter (the watchdog compares
+            against it).
     """
 
     def __init__(self, config):
@@ -49,7 +52,7 @@ class ControlRegisters(wiring.Component):
             "error_code": In(8), "error_index": In(32),
             "retired": In(2),
             "macs": In(16), "read_bytes": In(16), "write_bytes": In(16),
-            "cycles": Out(64),
+            "cycles": Out(config.counter_bits),
         }
         for name in ("busy_load", "busy_compute", "busy_store", "stall_load", "stall_compute",
                      "stall_store", "stall_fetch"):
@@ -75,7 +78,8 @@ class ControlRegisters(wiring.Component):
             with m.If(write & (csr.addr == registers.offset(name))):
                 m.d.sync += signal.eq(csr.wdata)
 
-        counters = {name: Signal(64, name=name.lower()) for name in COUNTERS_64}
+        wide = self.config.counter_bits
+        counters = {name: Signal(wide, name=name.lower()) for name in COUNTERS_64}
         counters.update({name: Signal(32, name=name.lower()) for name in COUNTERS_32})
         retired = Signal(32)
         increments = {
@@ -94,10 +98,12 @@ class ControlRegisters(wiring.Component):
             m.d.sync += retired.eq(retired + self.retired)
         m.d.comb += self.cycles.eq(counters["CYCLES"])
 
-        high_words = {name: Signal(32, name=f"{name.lower()}_hi") for name in COUNTERS_64}
-        for name in COUNTERS_64:
-            with m.If(csr.addr == registers.offset(f"{name}_LO")):
-                m.d.sync += high_words[name].eq(counters[name][32:])
+        high_words = {name: 0 for name in COUNTERS_64}  # 32-bit counters: HI reads 0
+        if wide > 32:
+            for name in COUNTERS_64:
+                high_words[name] = Signal(32, name=f"{name.lower()}_hi")
+                with m.If(csr.addr == registers.offset(f"{name}_LO")):
+                    m.d.sync += high_words[name].eq(counters[name][32:])
 
         status = Signal(32)
         m.d.comb += status.eq((self.running << registers.bit("STATUS", "BUSY"))

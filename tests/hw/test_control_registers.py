@@ -7,8 +7,10 @@ from kiln.hw.rtl.control_registers import ControlRegisters
 pytestmark = pytest.mark.rtl
 
 
-def test_register_map(verilator_design, run_dir):
-    config = VPUConfig(dim=4, sp_depth=512, acc_depth=256)
+@pytest.mark.parametrize("compact", [False, True])
+def test_register_map(verilator_design, run_dir, compact):
+    config = VPUConfig(dim=4, sp_depth=512, acc_depth=256, compact=compact)
     design = verilator_design(ControlRegisters(config), "control_registers")
     design.check("kiln.sim.cocotb.benches.control_registers",
-                 parameters={"dim": 4, "sp_depth": 512, "acc_depth": 256}, work_dir=run_dir)
+                 parameters={"dim": 4, "sp_depth": 512, "acc_depth": 256,
+                             "counter_bits": config.counter_bits}, work_dir=run_dir)
