@@ -5,7 +5,7 @@ See ``link_protocol`` for the frame format; this module is its hardware side.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Signal
+from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -137,8 +137,8 @@ class HostLinkBridge(wiring.Component):
         status = Signal(8)
         remaining = Signal(range(MAX_BLOCK_BYTES + 1))
         pointer = Signal(32)
-        word = Signal(8 * INFO_BYTES)  # payload bytes of INFO / READ_CSR, sent LSB first
-        word_bytes = Signal(range(INFO_BYTES + 1))
+        word = Signal(32)  # the register READ_CSR sends, LSB first
+        word_bytes = Signal(range(INFO_BYTES + 1))  # bytes of INFO / the register left to send
         tx_byte = Signal(8)
         idle_cycles = Signal(range(self.timeout_cycles + 1))
 
@@ -152,8 +152,12 @@ class HostLinkBridge(wiring.Component):
         m.d.comb += csr_end.eq(address + (argument << 2))
         csr_count_in_range = ((argument != 0) & (argument <= MAX_CSR_WORDS)
                               & (csr_end <= self.csr_bytes))
-        info = Cat(Const(INFO_MAGIC, 32), Const(self.dram_bytes, 32),
-                   Const(self.clock_hz, 32), Const(self.baud, 32))
+        # INFO's payload is constant: its bytes come from a table, not a shift register.
+        info = Const(INFO_MAGIC | self.dram_bytes << 32 | self.clock_hz << 64 | self.baud << 96,
+                     8 * INFO_BYTES)
+        info_byte = Array(info.word_select(i, 8) for i in range(INFO_BYTES))[
+            INFO_BYTES - word_bytes]
+        payload_byte = Mux(command == Command.INFO, info_byte, word[:8])
 
         m.d.comb += [
             self.csr.addr.eq(pointer),
@@ -232,7 +236,7 @@ class HostLinkBridge(wiring.Component):
                 with m.If(status == Status.OK):
                     with m.Switch(command):
                         with m.Case(Command.INFO):
-                            m.d.sync += [word.eq(info), word_bytes.eq(INFO_BYTES)]
+                            m.d.sync += word_bytes.eq(INFO_BYTES)
                         with m.Case(Command.WRITE_CSR):
                             m.d.comb += self.csr.w_en.eq(1)
             with m.State("SEND_SYNC"):
@@ -251,10 +255,10 @@ class HostLinkBridge(wiring.Component):
                     with m.Else():
                         m.next = "SEND_CRC"
             with m.State("SEND_WORD"):
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(word[:8])]
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(payload_byte)]
                 with m.If(self.tx.ready):
                     m.d.sync += [
-                        tx_crc.eq(crc8_step(tx_crc, word[:8])),
+                        tx_crc.eq(crc8_step(tx_crc, payload_byte)),
                         word.eq(word >> 8),
                         word_bytes.eq(word_bytes - 1),
                     ]
