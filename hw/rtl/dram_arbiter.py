@@ -20,6 +20,14 @@ class DramArbiter(wiring.Component):
     requests of different masters are ordered by the round-robin grant (the master
     after the last one granted goes first).
 
+    With ``compact`` (for iCE40-class FPGAs) there are no request buffers: the
+    round-robin grant is made among the masters' offered requests themselves, and
+    ``req_ready`` of the master granted is high in the cycle its request enters the
+    output register (when that register is empty or the memory takes it at the same
+    edge). The grant is then combinational from the masters' ``req_valid`` and the
+    memory's ``req_ready`` to their ``req_ready``; each request takes one more cycle
+    to reach the memory than with a direct connection.
+
     The master of each read granted is remembered in a FIFO of ``max_reads``
     entries, so in-order read responses return to the master that asked; when that
     FIFO is full, no further read is granted.
@@ -31,10 +39,12 @@ class DramArbiter(wiring.Component):
             but not yet by the memory (its writes are not yet visible to other masters).
     """
 
-    def __init__(self, bus_bytes: int, masters: int, max_reads: int = 16):
+    def __init__(self, bus_bytes: int, masters: int, max_reads: int = 16,
+                 compact: bool = False):
         self.bus_bytes = bus_bytes
         self.masters = masters
         self.max_reads = max_reads
+        self.compact = compact
         members = {f"master{i}": In(DramPort(bus_bytes)) for i in range(masters)}
         members["memory"] = Out(DramPort(bus_bytes))
         members["pending"] = Out(masters)
@@ -54,9 +64,17 @@ class DramArbiter(wiring.Component):
         ports = [self.port(i) for i in range(n)]
         memory = self.memory
 
-        # ---- per-master request buffers ----
-        buffers, heads = [], []
+        # ---- per-master requests: two-entry buffers, or (compact) the ports themselves ----
+        valids, readies, heads = [], [], []
         for i, port in enumerate(ports):
+            if self.compact:
+                head = Signal(request_layout, name=f"request{i}")
+                m.d.comb += [head.addr.eq(port.req_addr), head.we.eq(port.req_we),
+                             head.wdata.eq(port.req_wdata), head.wmask.eq(port.req_wmask)]
+                valids.append(port.req_valid)
+                readies.append(port.req_ready)
+                heads.append(head)
+                continue
             buffer = m.submodules[f"requests{i}"] = fifo.SyncFIFO(width=request_layout.size,
                                                                    depth=2)
             incoming = data.View(request_layout, buffer.w_data)
@@ -66,7 +84,8 @@ class DramArbiter(wiring.Component):
                 buffer.w_en.eq(port.req_valid),
                 port.req_ready.eq(buffer.w_rdy),
             ]
-            buffers.append(buffer)
+            valids.append(buffer.r_rdy)
+            readies.append(buffer.r_en)
             heads.append(data.View(request_layout, buffer.r_data))
 
         # ---- grant: round-robin over the buffer heads, into the output register ----
@@ -79,7 +98,7 @@ class DramArbiter(wiring.Component):
         any_request = Signal()
         eligible = [Signal(name=f"eligible{i}") for i in range(n)]
         for i in range(n):
-            m.d.comb += eligible[i].eq(buffers[i].r_rdy & (heads[i].we | owners.w_rdy))
+            m.d.comb += eligible[i].eq(valids[i] & (heads[i].we | owners.w_rdy))
         m.d.comb += any_request.eq(Cat(*eligible).any())
         # One fixed-priority chain per value of ``last`` (no arithmetic on the grant path).
         with m.Switch(last):
@@ -95,7 +114,7 @@ class DramArbiter(wiring.Component):
                 m.d.sync += [last.eq(grant), out_owner.eq(grant)]
                 for i in range(n):
                     with m.If(grant == i):
-                        m.d.comb += buffers[i].r_en.eq(1)
+                        m.d.comb += readies[i].eq(1)
                         m.d.sync += out.eq(heads[i])
         m.d.comb += [
             memory.req_valid.eq(out_valid),
@@ -107,7 +126,8 @@ class DramArbiter(wiring.Component):
                                                       for i in range(n)]).any()),
             owners.w_data.eq(grant),
             owners.r_en.eq(memory.resp_valid),
-            self.pending.eq(Cat(*[buffers[i].r_rdy | (out_valid & (out_owner == i))
+            self.pending.eq(Cat(*[(out_valid & (out_owner == i)) if self.compact
+                                  else valids[i] | (out_valid & (out_owner == i))
                                   for i in range(n)])),
         ]
         for i, port in enumerate(ports):

@@ -1,7 +1,7 @@
 """The load engine: LOAD's 2-D strided DMA from DRAM into scratchpad or accumulator rows."""
 
 from amaranth import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, fifo, wiring
+from amaranth.lib import data, fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import DRAM_ADDRESS_BITS, INSTRUCTION_BITS
@@ -11,6 +11,49 @@ from .memories import RowWritePort
 from .ports import DramPort
 
 SP, ACC = MEMORIES.index("sp"), MEMORIES.index("acc")
+
+
+class BeatBuffer(wiring.Component):
+    """A first-in first-out buffer of DRAM beats in block RAM, for a master that never
+    has more than ``depth`` beats requested or buffered (it counts credits).
+
+    A beat written in cycle t can be read from cycle t+2: the block RAM is read
+    into the output register at the edge ``r_data`` is refilled, while the entry
+    read is never the one being written (no read-during-write behaviour is needed,
+    which iCE40 block RAM lacks). Writing more than ``depth`` unread beats loses data.
+
+    Ports:
+        w_data (In, width), w_en (In, 1): append ``w_data`` at this edge.
+        r_data (Out, width): the oldest beat, valid while ``r_rdy``.
+        r_rdy (Out, 1): ``r_data`` holds a beat.
+        r_en (In, 1): drop ``r_data`` at this edge (when ``r_rdy``).
+    """
+
+    def __init__(self, width: int, depth: int):
+        self.width, self.depth = width, depth
+        super().__init__({"w_data": In(width), "w_en": In(1), "r_data": Out(width),
+                          "r_rdy": Out(1), "r_en": In(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        # Pointers wrap freely: the storage has a power of two entries above depth.
+        pointer_bits = self.depth.bit_length()
+        m.submodules.storage = storage = memory.Memory(
+            shape=self.width, depth=1 << pointer_bits, init=[], attrs={"no_rw_check": 1})
+        write, read = storage.write_port(), storage.read_port(domain="comb")
+        produce = Signal(pointer_bits)
+        consume = Signal(pointer_bits)
+        refill = (produce != consume) & (~self.r_rdy | self.r_en)
+        m.d.comb += [write.addr.eq(produce), write.data.eq(self.w_data),
+                     write.en.eq(self.w_en), read.addr.eq(consume)]
+        with m.If(self.w_en):
+            m.d.sync += produce.eq(produce + 1)
+        with m.If(refill):
+            m.d.sync += [consume.eq(consume + 1), self.r_data.eq(read.data),
+                         self.r_rdy.eq(1)]
+        with m.Elif(self.r_en):
+            m.d.sync += self.r_rdy.eq(0)
+        return m
 
 
 class LoadEngine(wiring.Component):
@@ -25,6 +68,14 @@ class LoadEngine(wiring.Component):
     arrives into an output register and writes it from there in a later cycle (so
     no path runs from the beat buffer through the alignment into a block RAM). The
     row waits in that register while the compute engine owns the write port.
+
+    With ``config.compact`` the beat buffer is a block RAM (one cycle more from a
+    response to its use), only each element's padding flag and byte offset are
+    queued, and the row is assembled in the output register itself: each beat,
+    rotated by the element's byte offset, is written into the bytes of the row it
+    covers as it leaves the buffer (the first beat clears the others). A beat is
+    taken while the register is empty or written at the same edge, so an element
+    of n beats occupies the completion side n cycles (a padding element one).
 
     Ports:
         start (In, 1): begin executing ``instruction`` (a LOAD) at this edge.
@@ -59,6 +110,8 @@ class LoadEngine(wiring.Component):
         })
 
     def elaborate(self, platform):
+        if self.config.compact:
+            return self._elaborate_compact()
         m = Module()
         cfg, bus = self.config, self.bus_bytes
         bus_shift = (bus - 1).bit_length()
@@ -184,6 +237,151 @@ class LoadEngine(wiring.Component):
             self.acc_write.addr.eq(out_address),
             self.acc_write.data.eq(out_row),
             self.acc_write.en.eq(out_valid & write_ready & (load.mem == ACC)),
+        ]
+
+        with m.If(request & ~beats.r_en):
+            m.d.sync += credits.eq(credits - 1)
+        with m.Elif(beats.r_en & ~request):
+            m.d.sync += credits.eq(credits + 1)
+
+        m.d.comb += self.busy.eq(issuing | elements.r_rdy | out_valid
+                                 | (credits != self.buffer_depth))
+        with m.If(self.start):
+            m.d.sync += [issuing.eq(1), y.eq(0), x.eq(0), beat.eq(0), gathered.eq(0),
+                         on_chip_row.eq(load.dst), credits.eq(self.buffer_depth)]
+            m.d.sync += [row_address.eq(load.dram), address.eq(load.dram)]
+        return m
+
+    def _elaborate_compact(self):
+        m = Module()
+        cfg, bus = self.config, self.bus_bytes
+        bus_shift = (bus - 1).bit_length()
+        load = instruction_view(Opcode.LOAD, self.instruction)
+        row_bytes = cfg.acc_row_bytes
+
+        descriptor_layout = data.StructLayout({"pad": 1, "offset": range(bus)})
+        m.submodules.beats = beats = BeatBuffer(8 * bus, self.buffer_depth)
+        m.submodules.elements = elements = fifo.SyncFIFO(
+            width=descriptor_layout.size, depth=self.buffer_depth)
+
+        # ---- issue: walk the padded block, request the beats of each real element ----
+        lanes = Signal(range(cfg.dim + 1))
+        m.d.comb += lanes.eq(Mux(load.lanes == 0, cfg.dim, load.lanes))
+        element_bytes = Signal(range(row_bytes + 1))
+        m.d.comb += element_bytes.eq(Mux(load.mem == ACC, lanes * 4, lanes))
+        side = (1 << len(load.pad_top)) - 1
+        extent = 2 * side + (1 << len(load.y_size)) - 1  # the most padded rows or columns
+        width = Signal(range(extent + 1))
+        height = Signal(range(extent + 1))
+        m.d.comb += [width.eq(load.pad_left + load.x_size + load.pad_right),
+                     height.eq(load.pad_top + load.y_size + load.pad_bottom)]
+
+        issuing = Signal()
+        y = Signal(range(extent))
+        x = Signal(range(extent))
+        row_address = Signal(DRAM_ADDRESS_BITS)   # DRAM address of real element (y, 0)
+        address = Signal(DRAM_ADDRESS_BITS)       # DRAM address of element (y, x)
+        beat = Signal(range(self.max_beats))      # beats of this element already requested
+        credits = Signal(range(self.buffer_depth + 1), init=self.buffer_depth)
+
+        pad_row = (y < load.pad_top) | (y >= load.pad_top + load.y_size)
+        is_pad = pad_row | (x < load.pad_left) | (x >= load.pad_left + load.x_size)
+        offset = Signal(range(bus))
+        m.d.comb += offset.eq(address[:bus_shift] if bus_shift else 0)
+        total_beats = Signal(range(self.max_beats + 1))
+        m.d.comb += total_beats.eq((offset + element_bytes + bus - 1) >> bus_shift)
+
+        descriptor = data.View(descriptor_layout, elements.w_data)
+        m.d.comb += [descriptor.pad.eq(is_pad), descriptor.offset.eq(offset)]
+
+        request = Signal()
+        advance = Signal()
+        m.d.comb += [
+            self.dram.req_valid.eq(issuing & ~is_pad & (credits != 0)
+                                   & ((beat != 0) | elements.w_rdy)),
+            self.dram.req_addr.eq(Cat(Const(0, bus_shift), address[bus_shift:] + beat)),
+            self.dram.req_we.eq(0),
+            request.eq(self.dram.req_valid & self.dram.req_ready),
+            elements.w_en.eq(Mux(is_pad, issuing & elements.w_rdy, request & (beat == 0))),
+            self.read_bytes.eq(Mux(request & (beat == 0), element_bytes, 0)),
+            advance.eq(Mux(is_pad, elements.w_en, request & (beat == total_beats - 1))),
+        ]
+        # One adder walks the block: the next element of the row, or the next row.
+        row_end = x == width - 1
+        next_address = Signal(DRAM_ADDRESS_BITS)
+        m.d.comb += next_address.eq(Mux(row_end, row_address, address)
+                                    + Mux(row_end, load.y_stride, load.x_stride))
+        with m.If(request):
+            m.d.sync += beat.eq(Mux(advance, 0, beat + 1))
+        with m.If(advance):
+            with m.If(row_end):
+                m.d.sync += x.eq(0)
+                with m.If(y == height - 1):
+                    m.d.sync += issuing.eq(0)
+                m.d.sync += y.eq(y + 1)
+                with m.If(~pad_row):
+                    m.d.sync += [row_address.eq(next_address), address.eq(next_address)]
+                with m.Else():
+                    m.d.sync += address.eq(row_address)
+            with m.Else():
+                m.d.sync += x.eq(x + 1)
+                with m.If(~is_pad):
+                    m.d.sync += address.eq(next_address)
+
+        # ---- complete: each beat leaving the buffer fills its bytes of the output row ----
+        head = data.View(descriptor_layout, elements.r_data)
+        gathered = Signal(range(self.max_beats))  # beats of the head element already taken
+        head_beats = (head.offset + element_bytes + bus - 1) >> bus_shift
+        last_beat = gathered == head_beats - 1
+        # Byte i of ``rotated`` is byte (i + offset) mod bus of the beat: one stage of
+        # 2:1 multiplexers per offset bit.
+        rotated = beats.r_data
+        for bit in range(bus_shift):
+            step = 8 << bit
+            rotated = Mux(head.offset[bit], Cat(rotated[step:], rotated[:step]), rotated)
+
+        write_ready = Mux(load.mem == ACC, self.acc_write_ready, self.sp_write_ready)
+        out_valid = Signal()
+        out_row = Signal(8 * row_bytes)
+        on_chip_row = Signal(max(cfg.sp_address_bits, cfg.acc_address_bits))
+        out_free = ~out_valid | write_ready
+        row_done = Signal()
+        fill = Signal()  # a beat of the head element goes into the row at this edge
+        with m.If(elements.r_rdy & out_free):
+            with m.If(head.pad):
+                m.d.comb += row_done.eq(1)
+            with m.Elif(beats.r_rdy):
+                m.d.comb += [fill.eq(1), beats.r_en.eq(1), row_done.eq(last_beat)]
+                m.d.sync += gathered.eq(Mux(last_beat, 0, gathered + 1))
+        # Byte j of the row is byte (j + offset) of the element's beats: rotated byte
+        # j mod bus of beat (j + offset) div bus. Bytes from element_bytes on are never
+        # filled: they stay zero from ``start`` on, and a padding row clears them all.
+        for j in range(row_bytes):
+            lane = j % bus
+            covering = j // bus + (head.offset > bus - 1 - lane)
+            with m.If(self.start | (row_done & head.pad)):
+                m.d.sync += out_row[8 * j:8 * (j + 1)].eq(0)
+            with m.Elif(fill & (gathered == covering) & (j < element_bytes)):
+                m.d.sync += out_row[8 * j:8 * (j + 1)].eq(rotated[8 * lane:8 * (lane + 1)])
+        m.d.comb += [
+            elements.r_en.eq(row_done),
+            beats.w_en.eq(self.dram.resp_valid),
+            beats.w_data.eq(self.dram.resp_rdata),
+        ]
+        with m.If(row_done):
+            m.d.sync += out_valid.eq(1)
+        with m.Elif(write_ready):
+            m.d.sync += out_valid.eq(0)
+        written = out_valid & write_ready
+        with m.If(written):
+            m.d.sync += on_chip_row.eq(on_chip_row + 1)
+        m.d.comb += [
+            self.sp_write.addr.eq(on_chip_row),
+            self.sp_write.data.eq(out_row[:8 * cfg.sp_row_bytes]),
+            self.sp_write.en.eq(written & (load.mem == SP)),
+            self.acc_write.addr.eq(on_chip_row),
+            self.acc_write.data.eq(out_row),
+            self.acc_write.en.eq(written & (load.mem == ACC)),
         ]
 
         with m.If(request & ~beats.r_en):

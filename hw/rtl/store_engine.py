@@ -25,6 +25,13 @@ class StoreEngine(wiring.Component):
     shifted or its last beat offered, so rows follow each other without a gap. The
     STORE completes when its last beat is taken by DRAM.
 
+    With ``config.compact`` the row is not shifted: it goes unshifted from the
+    memory's output into a register at the end of t+1 (same timing), and each beat
+    takes its bytes from that register's lowest ``bus_bytes`` and the top bytes of
+    the previous beat's, selected by the element's byte offset; the register then
+    shifts down by one beat. The DRAM address walks with the element being written,
+    so no address is copied along the pipeline.
+
     Ports:
         start (In, 1): begin executing ``instruction`` (a STORE) at this edge.
         instruction (In, 128): the STORE, held while ``busy``.
@@ -51,6 +58,8 @@ class StoreEngine(wiring.Component):
         })
 
     def elaborate(self, platform):
+        if self.config.compact:
+            return self._elaborate_compact()
         m = Module()
         cfg, bus = self.config, self.bus_bytes
         bus_shift = (bus - 1).bit_length()
@@ -141,5 +150,105 @@ class StoreEngine(wiring.Component):
         with m.If(self.start):
             m.d.sync += [remaining.eq(1), shifting.eq(0), have.eq(0), x.eq(0), y.eq(0),
                          beat.eq(0), on_chip_row.eq(store.src), row_address.eq(store.dram),
+                         address.eq(store.dram)]
+        return m
+
+    def _elaborate_compact(self):
+        m = Module()
+        cfg, bus = self.config, self.bus_bytes
+        bus_shift = (bus - 1).bit_length()
+        store = instruction_view(Opcode.STORE, self.instruction)
+        row_bytes = cfg.acc_row_bytes
+
+        lanes = Signal(range(cfg.dim + 1))
+        m.d.comb += lanes.eq(Mux(store.lanes == 0, cfg.dim, store.lanes))
+        element_bytes = Signal(range(row_bytes + 1))
+        m.d.comb += element_bytes.eq(Mux(store.mem == ACC, lanes * 4, lanes))
+
+        # ---- read side: walk the rows; the row read last cycle is on the memory's output ----
+        remaining = Signal()
+        y = Signal(8)
+        x = Signal(8)
+        on_chip_row = Signal(max(cfg.sp_address_bits, cfg.acc_address_bits))
+        fetched = Signal()     # the memory's output holds a row not yet moved on
+        fetched_last = Signal()  # ... and it is the last element of its block row
+
+        # ---- write side: the element whose beats are offered, at DRAM ``address`` ----
+        have = Signal()
+        have_last = Signal()
+        row_address = Signal(DRAM_ADDRESS_BITS)  # DRAM address of element (y, 0)
+        address = Signal(DRAM_ADDRESS_BITS)      # DRAM address of the element written
+        offset = Signal(range(bus))
+        m.d.comb += offset.eq(address[:bus_shift] if bus_shift else 0)
+        beat = Signal(range(self.max_beats))
+        left = Signal(range(row_bytes + bus))    # element bytes from this beat's byte 0 on
+        window = Signal(8 * row_bytes)           # the row, shifted down one beat per beat
+        previous = Signal(8 * bus)               # the window's lowest beat before that shift
+
+        taken = self.dram.req_valid & self.dram.req_ready
+        last_taken = taken & (left <= bus)
+        advance = Signal()  # the fetched row moves to the write side at this edge
+        read = Signal()
+        m.d.comb += [advance.eq(fetched & (~have | last_taken)),
+                     read.eq(remaining & (~fetched | advance))]
+
+        # Byte i of beat k is byte (k * bus + i - offset) of the element: from the
+        # window's lowest beat, or for i < offset from the previous one.
+        current = window[:8 * bus] if row_bytes >= bus else window
+        data = Signal(8 * bus)
+        with m.Switch(offset):
+            for shift in range(bus):
+                with m.Case(shift):
+                    both = Cat(previous[8 * (bus - shift):], current)
+                    m.d.comb += data.eq(both[:8 * bus])
+        mask = Cat(*[((beat != 0) | (i >= offset)) & (i < left) for i in range(bus)])
+        with m.If(advance):
+            m.d.sync += window.eq(Mux(store.mem == ACC, self.acc_read.data, self.sp_read.data))
+        with m.Elif(taken):
+            m.d.sync += [window.eq(window >> (8 * bus)), previous.eq(current)]
+        m.d.comb += [
+            self.dram.req_valid.eq(have),
+            self.dram.req_we.eq(1),
+            self.dram.req_addr.eq(Cat(Const(0, bus_shift), address[bus_shift:] + beat)),
+            self.dram.req_wdata.eq(data),
+            self.dram.req_wmask.eq(mask),
+            self.write_bytes.eq(Mux(taken & (beat == 0), element_bytes, 0)),
+            self.sp_read.addr.eq(on_chip_row),
+            self.sp_read.en.eq(read & (store.mem == SP)),
+            self.acc_read.addr.eq(on_chip_row),
+            self.acc_read.en.eq(read & (store.mem == ACC)),
+        ]
+        with m.If(taken):
+            m.d.sync += [beat.eq(beat + 1), left.eq(left - bus)]
+        # After an element's last beat the walk moves on to the next element.
+        next_address = Signal(DRAM_ADDRESS_BITS)
+        m.d.comb += next_address.eq(Mux(have_last, row_address, address)
+                                    + Mux(have_last, store.y_stride, store.x_stride))
+        with m.If(last_taken):
+            m.d.sync += address.eq(next_address)
+            with m.If(have_last):
+                m.d.sync += row_address.eq(next_address)
+        with m.If(advance):
+            entering_offset = Mux(last_taken, next_address[:bus_shift], offset) if bus_shift else 0
+            m.d.sync += [have.eq(1), have_last.eq(fetched_last), beat.eq(0),
+                         left.eq(element_bytes + entering_offset)]
+        with m.Elif(last_taken):
+            m.d.sync += have.eq(0)
+        with m.If(read):
+            m.d.sync += [fetched.eq(1), fetched_last.eq(x == store.x_size - 1),
+                         on_chip_row.eq(on_chip_row + 1)]
+            with m.If(x == store.x_size - 1):
+                m.d.sync += [x.eq(0), y.eq(y + 1)]
+                with m.If(y == store.y_size - 1):
+                    m.d.sync += remaining.eq(0)
+            with m.Else():
+                m.d.sync += x.eq(x + 1)
+        with m.Elif(advance):
+            m.d.sync += fetched.eq(0)
+
+        m.d.comb += self.busy.eq(remaining | fetched | have)
+        with m.If(self.start):
+            m.d.sync += [remaining.eq(1), fetched.eq(0), have.eq(0), x.eq(0), y.eq(0),
+                         on_chip_row.eq(store.src), row_address.eq(store.dram),
                          address.eq(store.dram)]
         return m
