@@ -37,6 +37,27 @@ def reserved_mask(opcode: Opcode) -> int:
     return ((1 << INSTRUCTION_BITS) - 1) & ~used
 
 
+def queue_bits(queue: Queue) -> tuple[tuple[int, int], ...]:
+    """Return the (offset, width) runs of the instruction bits that ``queue``'s engine and
+    sequencer read: the fields and token flags of its opcodes, and the opcode when the
+    queue takes more than one. A compact VPU holds only these bits in the queue."""
+    formats = [fmt for fmt in FORMATS.values() if fmt.queue is queue]
+    used = OPCODE_FIELD.mask if len(formats) > 1 else 0
+    for fmt in formats:
+        for f in (*TOKEN_FIELDS, *fmt.fields):
+            if f in fmt.fields or f.name in fmt.tokens:
+                used |= f.mask
+    runs = []
+    for bit in range(INSTRUCTION_BITS):
+        if not used >> bit & 1:
+            continue
+        if runs and sum(runs[-1]) == bit:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((bit, 1))
+    return tuple(runs)
+
+
 QUEUE_CODES = {Queue.LOAD: 0, Queue.COMPUTE: 1, Queue.STORE: 2, Queue.NONE: 3}
 """The 2-bit queue number the decoder reports for each `Queue`."""
 

@@ -26,6 +26,12 @@ class GemmEngine(wiring.Component):
     cycles after it was read), and only while at most one other tile is pending, so
     weights are never overwritten in use.
 
+    A compact engine (``config.compact``, a slow clock) uses the accumulator row it
+    read in the next cycle, unregistered, and writes it back then, one cycle after the
+    read (the one write still in flight is forwarded), and holds row addresses in
+    ``sp_address_bits`` / ``acc_address_bits`` rather than 16 bits: the same results
+    (in-range rows wrap alike), and each GEMM ends one cycle earlier.
+
     Ports:
         start (In, 1): begin executing ``instruction`` (a GEMM) at this edge.
         instruction (In, 128): the GEMM, held while ``busy``.
@@ -57,7 +63,10 @@ class GemmEngine(wiring.Component):
         cfg = self.config
         dim = cfg.dim
         gemm = instruction_view(Opcode.GEMM, self.instruction)
-        tag_layout = data.StructLayout({"row": 16, "overwrite": 1})
+        # Row address widths: the ISA's 16 bits, or only the bits the memories decode.
+        sp_row_bits = cfg.sp_address_bits if cfg.compact else 16
+        acc_row_bits = cfg.acc_address_bits if cfg.compact else 16
+        tag_layout = data.StructLayout({"row": acc_row_bits, "overwrite": 1})
         m.submodules.array = array = SystolicArray(dim, tag_width=tag_layout.size)
 
         active = Signal()
@@ -75,7 +84,7 @@ class GemmEngine(wiring.Component):
                        & (preload_tile <= stream_tile + 1) & bank_free)
         with m.If(can_preload):
             m.d.sync += [preloading.eq(1), preload_row.eq(0)]
-        weight_row_address = Signal(16)
+        weight_row_address = Signal(sp_row_bits)
         m.d.comb += [
             weight_row_address.eq(gemm.wgt + preload_tile * dim + preload_row),
             self.weight_read.addr.eq(weight_row_address),
@@ -104,11 +113,11 @@ class GemmEngine(wiring.Component):
         # ---- input stream: rows of tile stream_tile, (o, i) in order ----
         o = Signal(8)
         i = Signal(8)
-        tile_input = Signal(16)  # inp + k * k_inp_inc
-        outer_input = Signal(16)  # ... + o * o_inp_inc
-        input_row = Signal(16)    # ... + i * i_inp_inc
-        outer_acc = Signal(16)    # acc + o * o_acc_inc
-        acc_row = Signal(16)      # ... + i
+        tile_input = Signal(sp_row_bits)   # inp + k * k_inp_inc
+        outer_input = Signal(sp_row_bits)  # ... + o * o_inp_inc
+        input_row = Signal(sp_row_bits)    # ... + i * i_inp_inc
+        outer_acc = Signal(acc_row_bits)   # acc + o * o_acc_inc
+        acc_row = Signal(acc_row_bits)     # ... + i
         # A tile may stream from the cycle its last weight row is written: rows read now
         # reach the array one cycle later, when that row is in place.
         tile_ready = (tiles_loaded > stream_tile) | (last_weight & (tiles_loaded == stream_tile))
@@ -165,10 +174,12 @@ class GemmEngine(wiring.Component):
             with m.Elif(dec & ~inc):
                 m.d.sync += in_flight[bank].eq(in_flight[bank] - 1)
 
-        # ---- read-modify-write of the accumulator, two cycles behind the array ----
+        # ---- read-modify-write of the accumulator, behind the array ----
         # The row read in cycle t is registered at the memory's output (block-RAM outputs
         # are slow) and written back in t+2. The writes of t and t+1 are not in that
-        # read yet, so a result for the same row takes the newer value from them.
+        # read yet, so a result for the same row takes the newer value from them. A
+        # compact engine writes in t+1 from the memory's output; only the write of t is
+        # not in the read.
         result_tag = data.View(tag_layout, array.y_tag)
         m.d.comb += [self.acc_read.addr.eq(result_tag.row), self.acc_read.en.eq(array.y_valid)]
         lanes = data.ArrayLayout(32, dim)
@@ -177,35 +188,43 @@ class GemmEngine(wiring.Component):
         pending_sum = Signal(lanes)
         m.d.sync += [pending.eq(array.y_valid), pending_tag.eq(array.y_tag),
                      pending_sum.eq(array.y)]
-        write_valid = Signal()
-        write_tag = Signal(tag_layout)
-        write_sum = Signal(lanes)
-        old = Signal(lanes)
         new = Signal(lanes)
-        # The two writes before this one: (valid, row, data), newest first.
-        history = [(Signal(name=f"written{k}"), Signal(16, name=f"written{k}_row"),
-                    Signal(lanes, name=f"written{k}_data")) for k in range(2)]
-        newer = Signal()  # the write of the cycle before is to this row
-        older = Signal()  # the write of two cycles before is to this row
-        m.d.sync += [
-            write_valid.eq(pending), write_tag.eq(pending_tag), write_sum.eq(pending_sum),
-            old.eq(self.acc_read.data),
-            newer.eq(write_valid & (write_tag.row == pending_tag.row)),
-            older.eq(history[0][0] & (history[0][1] == pending_tag.row)),
-            history[0][0].eq(write_valid), history[0][1].eq(write_tag.row),
-            history[0][2].eq(new),
-            history[1][0].eq(history[0][0]), history[1][1].eq(history[0][1]),
-            history[1][2].eq(history[0][2]),
-        ]
+        # The writes before this one: (valid, row, data), newest first.
+        history = [(Signal(name=f"written{k}"), Signal(acc_row_bits, name=f"written{k}_row"),
+                    Signal(lanes, name=f"written{k}_data")) for k in range(1 if cfg.compact else 2)]
+        if cfg.compact:
+            write_valid, write_tag, write_sum = pending, pending_tag, pending_sum
+            newer = history[0][0] & (history[0][1] == write_tag.row)
+            read_row = data.View(lanes, self.acc_read.data)
+            bases = [Mux(newer, history[0][2][lane], read_row[lane]) for lane in range(dim)]
+        else:
+            write_valid = Signal()
+            write_tag = Signal(tag_layout)
+            write_sum = Signal(lanes)
+            old = Signal(lanes)
+            newer = Signal()  # the write of the cycle before is to this row
+            older = Signal()  # the write of two cycles before is to this row
+            m.d.sync += [
+                write_valid.eq(pending), write_tag.eq(pending_tag), write_sum.eq(pending_sum),
+                old.eq(self.acc_read.data),
+                newer.eq(write_valid & (write_tag.row == pending_tag.row)),
+                older.eq(history[0][0] & (history[0][1] == pending_tag.row)),
+                history[1][0].eq(history[0][0]), history[1][1].eq(history[0][1]),
+                history[1][2].eq(history[0][2]),
+            ]
+            bases = [Mux(newer, history[0][2][lane], Mux(older, history[1][2][lane], old[lane]))
+                     for lane in range(dim)]
+        m.d.sync += [history[0][0].eq(write_valid), history[0][1].eq(write_tag.row),
+                     history[0][2].eq(new)]
         for lane in range(dim):
-            base = Mux(newer, history[0][2][lane], Mux(older, history[1][2][lane], old[lane]))
             m.d.comb += new[lane].eq(Mux(write_tag.overwrite, write_sum[lane],
-                                         base + write_sum[lane]))
+                                         bases[lane] + write_sum[lane]))
         m.d.comb += [self.acc_write.addr.eq(write_tag.row), self.acc_write.data.eq(new),
                      self.acc_write.en.eq(write_valid)]
         # The last write lands at the edge that ends the cycle ``write_valid`` is high.
-        drained = ((stream_tile == gemm.k_count) & (in_flight[0] == 0) & (in_flight[1] == 0)
-                   & ~pending)
+        drained = (stream_tile == gemm.k_count) & (in_flight[0] == 0) & (in_flight[1] == 0)
+        if not cfg.compact:
+            drained &= ~pending  # a row read is still to be written
         m.d.comb += self.busy.eq(active)
         with m.If(active & drained):
             m.d.sync += active.eq(0)

@@ -59,7 +59,7 @@ class QueueSequencer(wiring.Component):
 
     Ports:
         head (In, 128): the instruction at the head of the command queue.
-        head_index (In, 32): its index in the program.
+        head_index (In, index_bits): its index in the program (modulo 2**index_bits).
         head_valid (In, 1): the queue is not empty.
         head_pop (Out, 1): take the head from the queue at this edge (pops its tokens).
         prev_can_pop, next_can_pop (In, 1): a token from the previous / next queue waits.
@@ -69,32 +69,23 @@ class QueueSequencer(wiring.Component):
         start (Out, 1): the engine starts ``instruction`` at this edge (registered: high in
             the cycle after ``head_pop``).
         instruction (Out, 128): the instruction taken last (registered; held while ``running``).
-        index (Out, 32): the index of the instruction taken last.
+        index (Out, index_bits): the index of the instruction taken last.
         engine_busy (In, 1): the engine is executing (high from the cycle after ``start``).
         retire (Out, 1): the instruction completed at this edge (tokens pushed).
         running (Out, 1): an instruction was taken and has not retired.
         stall (Out, 1): waiting for a token to pop or for room to push one.
     """
 
-    head: In(INSTRUCTION_BITS)
-    head_index: In(32)
-    head_valid: In(1)
-    head_pop: Out(1)
-    prev_can_pop: In(1)
-    next_can_pop: In(1)
-    pop_prev: Out(1)
-    pop_next: Out(1)
-    prev_can_push: In(1)
-    next_can_push: In(1)
-    push_prev: Out(1)
-    push_next: Out(1)
-    start: Out(1)
-    instruction: Out(INSTRUCTION_BITS)
-    index: Out(32)
-    engine_busy: In(1)
-    retire: Out(1)
-    running: Out(1)
-    stall: Out(1)
+    def __init__(self, index_bits: int = 32):
+        super().__init__({
+            "head": In(INSTRUCTION_BITS), "head_index": In(index_bits), "head_valid": In(1),
+            "head_pop": Out(1),
+            "prev_can_pop": In(1), "next_can_pop": In(1), "pop_prev": Out(1), "pop_next": Out(1),
+            "prev_can_push": In(1), "next_can_push": In(1),
+            "push_prev": Out(1), "push_next": Out(1),
+            "start": Out(1), "instruction": Out(INSTRUCTION_BITS), "index": Out(index_bits),
+            "engine_busy": In(1), "retire": Out(1), "running": Out(1), "stall": Out(1),
+        })
 
     def elaborate(self, platform):
         m = Module()

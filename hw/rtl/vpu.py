@@ -9,7 +9,7 @@ from ..isa import Queue
 from ..registers import ErrorCode
 from .compute_engine import ComputeEngine
 from .control_registers import ControlRegisters
-from .decoder import QUEUE_CODES, InstructionDecoder
+from .decoder import QUEUE_CODES, InstructionDecoder, queue_bits
 from .dram_arbiter import DramArbiter
 from .fetch import InstructionFetch
 from .load_engine import LoadEngine
@@ -19,6 +19,8 @@ from .queues import QueueSequencer, TokenFifo
 from .store_engine import StoreEngine
 
 QUEUES = ("load", "compute", "store")
+#: Bits of an instruction index in a compact VPU (32 otherwise): ERROR_INDEX wraps at 2**16.
+COMPACT_INDEX_BITS = 16
 
 
 class VPU(wiring.Component):
@@ -89,27 +91,38 @@ class VPU(wiring.Component):
         wiring.connect(m, store.acc_read, acc.read2)
 
         # ---- run state ----
+        index_bits = COMPACT_INDEX_BITS if cfg.compact else 32
         running = Signal()
         done = Signal()
         error = Signal()
         error_code = Signal(8)
-        error_index = Signal(32)
+        error_index = Signal(index_bits)
         finish_seen = Signal()
+        fetch_index = fetch.index[:index_bits]
 
         # ---- command queues, sequencers, tokens ----
         depths = {"load": cfg.load_queue_depth, "compute": cfg.compute_queue_depth,
                   "store": cfg.store_queue_depth}
-        queues, sequencers = {}, {}
+        # A compact VPU queues only the instruction bits its engine reads (the rest read 0).
+        held = {name: queue_bits(Queue(name)) if cfg.compact else ((0, INSTRUCTION_BITS),)
+                for name in QUEUES}
+        queues, sequencers, head_index = {}, {}, {}
         for name in QUEUES:
+            payload = sum(width for _, width in held[name])
             queues[name] = m.submodules[f"{name}_queue"] = fifo.SyncFIFO(
-                width=INSTRUCTION_BITS + 32, depth=depths[name])
-            sequencers[name] = m.submodules[f"{name}_sequencer"] = QueueSequencer()
+                width=payload + index_bits, depth=depths[name])
+            sequencers[name] = m.submodules[f"{name}_sequencer"] = QueueSequencer(index_bits)
+            head_index[name] = queues[name].r_data[payload:]
         engines = {"load": load, "compute": compute, "store": store}
         for name in QUEUES:
             queue, seq, engine = queues[name], sequencers[name], engines[name]
+            position = 0
+            for offset, width in held[name]:
+                m.d.comb += seq.head[offset:offset + width].eq(
+                    queue.r_data[position:position + width])
+                position += width
             m.d.comb += [
-                seq.head.eq(queue.r_data[:INSTRUCTION_BITS]),
-                seq.head_index.eq(queue.r_data[INSTRUCTION_BITS:]),
+                seq.head_index.eq(head_index[name]),
                 seq.head_valid.eq(queue.r_rdy & running),
                 queue.r_en.eq(seq.head_pop | ~running),
                 engine.start.eq(seq.start),
@@ -161,7 +174,8 @@ class VPU(wiring.Component):
             queue = queues[name]
             code = QUEUE_CODES[Queue(name)]
             m.d.comb += [
-                queue.w_data.eq(Cat(fetch.instruction, fetch.index)),
+                queue.w_data.eq(Cat(*(fetch.instruction[offset:offset + width]
+                                      for offset, width in held[name]), fetch_index)),
                 queue.w_en.eq(dispatching & ~decoder.illegal & ~decoder.finish
                               & (decoder.queue == code)),
             ]
@@ -172,23 +186,26 @@ class VPU(wiring.Component):
         # ---- the oldest instruction not yet retired (for TIMEOUT and DEADLOCK) ----
         # A three-stage pipeline (candidates, pairs, minimum), so ``oldest`` shows the
         # state of three cycles earlier; a deadlock is declared only once the queues
-        # have been blocked that long, when nothing has moved since.
+        # have been blocked that long, when nothing has moved since. A compact VPU
+        # (slow clock) finds the minimum combinationally, of this cycle's state.
+        stage = "comb" if cfg.compact else "sync"
         candidates = []
         for name in QUEUES:
             seq, queue = sequencers[name], queues[name]
-            valid, index = Signal(name=f"{name}_pending"), Signal(32, name=f"{name}_oldest")
-            m.d.sync += [valid.eq(seq.running | queue.r_rdy),
-                         index.eq(Mux(seq.running, seq.index, queue.r_data[INSTRUCTION_BITS:]))]
+            valid = Signal(name=f"{name}_pending")
+            index = Signal(index_bits, name=f"{name}_oldest")
+            m.d[stage] += [valid.eq(seq.running | queue.r_rdy),
+                           index.eq(Mux(seq.running, seq.index, head_index[name]))]
             candidates.append((valid, index))
-        fetched = Signal(32)
-        m.d.sync += fetched.eq(fetch.index)
+        fetched = Signal(index_bits)
+        m.d[stage] += fetched.eq(fetch_index)
         candidates.append((Const(1), fetched))
 
         def older(first, second, name):
-            valid, index = Signal(name=f"{name}_valid"), Signal(32, name=name)
+            valid, index = Signal(name=f"{name}_valid"), Signal(index_bits, name=name)
             take_first = first[0] & (~second[0] | (first[1] < second[1]))
-            m.d.sync += [valid.eq(first[0] | second[0]),
-                         index.eq(Mux(take_first, first[1], second[1]))]
+            m.d[stage] += [valid.eq(first[0] | second[0]),
+                           index.eq(Mux(take_first, first[1], second[1]))]
             return valid, index
 
         pair_a = older(candidates[0], candidates[1], "oldest_load_compute")
@@ -212,7 +229,7 @@ class VPU(wiring.Component):
 
         with m.If(running):
             with m.If(dispatching & decoder.illegal):
-                m.d.sync += fail(ErrorCode.ILLEGAL_OPCODE, fetch.index)
+                m.d.sync += fail(ErrorCode.ILLEGAL_OPCODE, fetch_index)
             with m.Elif(dispatching & decoder.finish):
                 m.d.sync += finish_seen.eq(1)
             with m.Elif(~finish_seen & ~fetch.busy):

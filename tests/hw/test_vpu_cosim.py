@@ -1,33 +1,46 @@
 """Whole programs on the RTL VPU against the ISA simulator: outputs bit-exact, cycles close.
 
-The default run uses one small build (dim 4); the default-config (dim 8) sweep
-and more random programs are behind the ``slow`` marker.
+The default run uses one small build (dim 4) and the compact iCEBreaker build (dim 2,
+``VPUConfig.compact``); the default-config (dim 8) sweep and more random programs are
+behind the ``slow`` marker.
 """
 
 import numpy as np
 import pytest
 from kiln.hw import isa
 from kiln.hw.config import VPUConfig
+from kiln.hw.fpga.boards import BOARDS
 from kiln.hw.isa import Instruction, Opcode
 from kiln.sim.cocotb import cosim
 from kiln.sim.cocotb.errors import CosimMismatchError, RtlSimulationError, WatchdogError
 from kiln.sim.cocotb.random_programs import random_dma_program, random_program
-from kiln.sim.programs import example_programs
+from kiln.sim.programs import (
+    conv_program,
+    example_programs,
+    matmul_program,
+    pool_program,
+    random_conv_layer,
+    requant_relu_program,
+)
 
 pytestmark = pytest.mark.rtl
 
 SMALL = VPUConfig(dim=4, sp_depth=512, acc_depth=256)
+ICEBREAKER = BOARDS["icebreaker"].config  # compact, 256-row scratchpad
 COUNTED = ("macs", "dma_read_bytes", "dma_write_bytes", "retired")
 # A sanity bound per program, not the goal: docs/rtl.md reports the measured errors and
 # their causes (the model's STORE waits dram_latency, the RTL posts writes; one shared
 # DRAM port; a few cycles of per-instruction overhead).
 CYCLE_TOLERANCE = 0.35
+# The iCEBreaker build's 2-cycle DRAM latency and 4-byte bus leave the per-instruction
+# overheads a larger share: its random programs run 42-45% longer than the model says.
+ICEBREAKER_CYCLE_TOLERANCE = 0.6
 
 
-def _check(result: cosim.CosimResult) -> None:
+def _check(result: cosim.CosimResult, tolerance: float = CYCLE_TOLERANCE) -> None:
     for name in COUNTED:
         assert result.rtl.counters[name] == result.model_counters[name], name
-    assert abs(result.cycle_error) < CYCLE_TOLERANCE, result.summary()
+    assert abs(result.cycle_error) < tolerance, result.summary()
 
 
 @pytest.mark.parametrize("name", [p.name for p in example_programs(SMALL)])
@@ -43,6 +56,46 @@ def test_example_program(name):
 def test_random_program(seed):
     program = random_program(SMALL, seed)
     _check(cosim.cosimulate(program.instructions, program.dram, SMALL))
+
+
+def icebreaker_programs(seed=0):
+    """Return example programs sized for the iCEBreaker's small memories (the default
+    examples' first conv layer does not fit them)."""
+    config, rng = ICEBREAKER, np.random.default_rng(seed)
+    dim, channels = ICEBREAKER.dim, ICEBREAKER.dim + 3
+    return [
+        matmul_program(config, rng.integers(-128, 128, (3 * dim + 5, 2 * dim + 3), np.int8),
+                       rng.integers(-128, 128, (2 * dim + 3, 2 * dim + 1), np.int8), "matmul"),
+        conv_program(config, random_conv_layer(rng, 6, 6, dim + 2, dim + 2, 3, 1, 1, True),
+                     "conv3x3_relu"),
+        conv_program(config, random_conv_layer(rng, 9, 9, dim, dim, 3, 2, 1, False),
+                     "conv3x3_stride2"),
+        requant_relu_program(config, rng.integers(-(1 << 20), 1 << 20, (2 * dim + 7, channels)),
+                             rng.integers(-1000, 1000, channels),
+                             rng.integers(1 << 14, 1 << 15, channels),
+                             rng.integers(12, 20, channels), -5, (-(1 << 19), 1 << 19),
+                             "requant_relu"),
+        pool_program(config, rng.integers(-128, 128, (7, 7, channels), dtype=np.int8), 3, 2,
+                     "avg", "avgpool3x3"),
+    ]
+
+
+def test_compact_icebreaker():
+    """The compact build of the iCEBreaker board: examples, random programs (one with DRAM
+    back-pressure) and DMA round trips; counters wrap at 32 bits on both sides."""
+    for program in icebreaker_programs():
+        result = cosim.cosimulate(program.instructions, program.dram_image, ICEBREAKER,
+                                  program_address=program.program_address)
+        _check(result, ICEBREAKER_CYCLE_TOLERANCE)
+        assert not program.mismatches(result.rtl.dram), program.name
+    for seed in range(3):
+        program = random_program(ICEBREAKER, seed)
+        _check(cosim.cosimulate(program.instructions, program.dram, ICEBREAKER,
+                                ready_probability=0.5 if seed == 2 else 1.0, seed=seed),
+               ICEBREAKER_CYCLE_TOLERANCE)
+    program = random_dma_program(ICEBREAKER, 1)
+    cosim.cosimulate(program.instructions, program.dram, ICEBREAKER, ready_probability=0.4,
+                     seed=1)
 
 
 def test_random_program_with_dram_backpressure():
