@@ -20,17 +20,17 @@ class DramArbiter(wiring.Component):
     requests of different masters are ordered by the round-robin grant (the master
     after the last one granted goes first).
 
-    With ``compact`` (for iCE40-class FPGAs) there are no request buffers: the
-    round-robin grant is made among the masters' offered requests themselves, and
-    ``req_ready`` of the master granted is high in the cycle its request enters the
-    output register (when that register is empty or the memory takes it at the same
-    edge). The grant is then combinational from the masters' ``req_valid`` and the
-    memory's ``req_ready`` to their ``req_ready``; each request takes one more cycle
-    to reach the memory than with a direct connection.
-
     The master of each read granted is remembered in a FIFO of ``max_reads``
     entries, so in-order read responses return to the master that asked; when that
     FIFO is full, no further read is granted.
+
+    With ``compact`` (for iCE40-class FPGAs) nothing is buffered: a grant register
+    names the one master connected straight through to the memory, so its request
+    reaches the memory in the cycle it is offered and the memory's ``req_ready`` is
+    its ``req_ready``. Each cycle the granted master's request is not offered or is
+    taken, the grant moves to the first master after it, in round-robin order, that
+    offers a request (staying if none other does); a master not granted waits at
+    least one cycle. ``pending`` is always 0.
 
     Ports:
         master[i] (In DramPort(bus_bytes)): the i-th master's port (i = 0 .. masters-1).
@@ -55,6 +55,8 @@ class DramArbiter(wiring.Component):
         return getattr(self, f"master{index}")
 
     def elaborate(self, platform):
+        if self.compact:
+            return self._elaborate_compact()
         m = Module()
         n, bus = self.masters, self.bus_bytes
         owner_width = max(1, (n - 1).bit_length())
@@ -64,17 +66,9 @@ class DramArbiter(wiring.Component):
         ports = [self.port(i) for i in range(n)]
         memory = self.memory
 
-        # ---- per-master requests: two-entry buffers, or (compact) the ports themselves ----
-        valids, readies, heads = [], [], []
+        # ---- per-master request buffers ----
+        buffers, heads = [], []
         for i, port in enumerate(ports):
-            if self.compact:
-                head = Signal(request_layout, name=f"request{i}")
-                m.d.comb += [head.addr.eq(port.req_addr), head.we.eq(port.req_we),
-                             head.wdata.eq(port.req_wdata), head.wmask.eq(port.req_wmask)]
-                valids.append(port.req_valid)
-                readies.append(port.req_ready)
-                heads.append(head)
-                continue
             buffer = m.submodules[f"requests{i}"] = fifo.SyncFIFO(width=request_layout.size,
                                                                    depth=2)
             incoming = data.View(request_layout, buffer.w_data)
@@ -84,8 +78,7 @@ class DramArbiter(wiring.Component):
                 buffer.w_en.eq(port.req_valid),
                 port.req_ready.eq(buffer.w_rdy),
             ]
-            valids.append(buffer.r_rdy)
-            readies.append(buffer.r_en)
+            buffers.append(buffer)
             heads.append(data.View(request_layout, buffer.r_data))
 
         # ---- grant: round-robin over the buffer heads, into the output register ----
@@ -98,7 +91,7 @@ class DramArbiter(wiring.Component):
         any_request = Signal()
         eligible = [Signal(name=f"eligible{i}") for i in range(n)]
         for i in range(n):
-            m.d.comb += eligible[i].eq(valids[i] & (heads[i].we | owners.w_rdy))
+            m.d.comb += eligible[i].eq(buffers[i].r_rdy & (heads[i].we | owners.w_rdy))
         m.d.comb += any_request.eq(Cat(*eligible).any())
         # One fixed-priority chain per value of ``last`` (no arithmetic on the grant path).
         with m.Switch(last):
@@ -114,7 +107,7 @@ class DramArbiter(wiring.Component):
                 m.d.sync += [last.eq(grant), out_owner.eq(grant)]
                 for i in range(n):
                     with m.If(grant == i):
-                        m.d.comb += readies[i].eq(1)
+                        m.d.comb += buffers[i].r_en.eq(1)
                         m.d.sync += out.eq(heads[i])
         m.d.comb += [
             memory.req_valid.eq(out_valid),
@@ -126,9 +119,53 @@ class DramArbiter(wiring.Component):
                                                       for i in range(n)]).any()),
             owners.w_data.eq(grant),
             owners.r_en.eq(memory.resp_valid),
-            self.pending.eq(Cat(*[(out_valid & (out_owner == i)) if self.compact
-                                  else valids[i] | (out_valid & (out_owner == i))
+            self.pending.eq(Cat(*[buffers[i].r_rdy | (out_valid & (out_owner == i))
                                   for i in range(n)])),
+        ]
+        for i, port in enumerate(ports):
+            m.d.comb += [
+                port.resp_rdata.eq(memory.resp_rdata),
+                port.resp_valid.eq(memory.resp_valid & owners.r_rdy & (owners.r_data == i)),
+            ]
+        return m
+
+    def _elaborate_compact(self):
+        m = Module()
+        n = self.masters
+        owner_width = max(1, (n - 1).bit_length())
+        m.submodules.owners = owners = fifo.SyncFIFO(width=owner_width, depth=self.max_reads)
+        ports = [self.port(i) for i in range(n)]
+        memory = self.memory
+
+        grant = Signal(range(max(n, 2)))
+        offered = [Signal(name=f"offered{i}") for i in range(n)]  # may be taken now
+        for i, port in enumerate(ports):
+            m.d.comb += offered[i].eq(port.req_valid & (port.req_we | owners.w_rdy))
+        with m.Switch(grant):
+            for i, port in enumerate(ports):
+                with m.Case(i):
+                    m.d.comb += [
+                        memory.req_valid.eq(offered[i]),
+                        memory.req_addr.eq(port.req_addr),
+                        memory.req_we.eq(port.req_we),
+                        memory.req_wdata.eq(port.req_wdata),
+                        memory.req_wmask.eq(port.req_wmask),
+                        port.req_ready.eq(memory.req_ready & offered[i]),
+                    ]
+        taken = memory.req_valid & memory.req_ready
+        # One fixed-priority chain per grant: the masters after it first, itself last.
+        with m.If(~memory.req_valid | taken):
+            with m.Switch(grant):
+                for current in range(n):
+                    with m.Case(current):
+                        for i in reversed([(current + 1 + k) % n for k in range(n)]):
+                            with m.If(ports[i].req_valid):
+                                m.d.sync += grant.eq(i)
+        m.d.comb += [
+            owners.w_en.eq(taken & ~memory.req_we),
+            owners.w_data.eq(grant),
+            owners.r_en.eq(memory.resp_valid),
+            self.pending.eq(0),
         ]
         for i, port in enumerate(ports):
             m.d.comb += [

@@ -5,6 +5,7 @@ from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import DRAM_ADDRESS_BITS, INSTRUCTION_BITS, INSTRUCTION_BYTES
+from .load_engine import BeatBuffer
 from .ports import DramPort
 
 
@@ -15,6 +16,10 @@ class InstructionFetch(wiring.Component):
     so after the DRAM latency one beat arrives per cycle. A bus narrower than an
     instruction takes several beats per instruction; a wider one selects the
     instruction's bytes from its beat.
+
+    With ``compact`` the beats are buffered in block RAM (`BeatBuffer`: one cycle
+    more from a response to its instruction) and, for a bus no wider than an
+    instruction, without the FIFO of lane numbers.
 
     Ports:
         start (In, 1): pulse; latch ``base`` and ``count`` and begin fetching.
@@ -31,8 +36,9 @@ class InstructionFetch(wiring.Component):
         dram (Out DramPort): read requests towards DRAM.
     """
 
-    def __init__(self, bus_bytes: int, buffer_depth: int = 32):
+    def __init__(self, bus_bytes: int, buffer_depth: int = 32, compact: bool = False):
         self.bus_bytes = bus_bytes
+        self.compact = compact
         self.beats = max(1, INSTRUCTION_BYTES // bus_bytes)
         self.buffer_depth = max(buffer_depth, self.beats)
         super().__init__({
@@ -54,10 +60,16 @@ class InstructionFetch(wiring.Component):
         bus_bits = 8 * self.bus_bytes
         wide = self.bus_bytes > INSTRUCTION_BYTES
         lane_bits = (self.bus_bytes // INSTRUCTION_BYTES - 1).bit_length() if wide else 0
-        m.submodules.beats = beats = fifo.SyncFIFO(
-            width=bus_bits + lane_bits, depth=self.buffer_depth)
-        m.submodules.lanes = lanes = fifo.SyncFIFO(
-            width=max(lane_bits, 1), depth=self.buffer_depth)
+        if self.compact:
+            m.submodules.beats = beats = BeatBuffer(bus_bits, self.buffer_depth)
+        else:
+            m.submodules.beats = beats = fifo.SyncFIFO(
+                width=bus_bits + lane_bits, depth=self.buffer_depth)
+        # The lane of a wide beat that holds each instruction requested, in order.
+        lanes = None
+        if wide or not self.compact:
+            m.submodules.lanes = lanes = fifo.SyncFIFO(
+                width=max(lane_bits, 1), depth=self.buffer_depth)
 
         address = Signal(DRAM_ADDRESS_BITS)
         beats_left = Signal(32 + 3)   # beats still to request
@@ -67,30 +79,33 @@ class InstructionFetch(wiring.Component):
         index = Signal(32)
 
         request = self.dram.req_valid & self.dram.req_ready
+        can_request = (beats_left != 0) & (credits != 0)
         m.d.comb += [
-            self.dram.req_valid.eq((beats_left != 0) & (credits != 0) & lanes.w_rdy),
+            self.dram.req_valid.eq(can_request if lanes is None else can_request & lanes.w_rdy),
             self.dram.req_addr.eq(address & ~(self.bus_bytes - 1)),
             self.dram.req_we.eq(0),
-            lanes.w_en.eq(request),
-            lanes.w_data.eq(address[4:4 + lane_bits] if wide else 0),
-            beats.w_en.eq(self.dram.resp_valid),
-            beats.w_data.eq(self.dram.resp_rdata),
         ]
+        if lanes is not None:
+            m.d.comb += [lanes.w_en.eq(request),
+                         lanes.w_data.eq(address[4:4 + lane_bits] if wide else 0)]
+        m.d.comb += [beats.w_en.eq(self.dram.resp_valid), beats.w_data.eq(self.dram.resp_rdata)]
 
         # Assemble instructions from beats.
         collected = Signal(range(self.beats + 1))
         word = Signal(INSTRUCTION_BITS)
         have_word = Signal()
         pop = Signal()
+        available = beats.r_rdy if lanes is None else beats.r_rdy & lanes.r_rdy
         m.d.comb += [
             self.instruction.eq(word),
             self.valid.eq(have_word),
             self.index.eq(index),
             self.busy.eq(instructions_left != 0),
-            pop.eq(beats.r_rdy & lanes.r_rdy & (~have_word | (self.ready & (self.beats == 1)))),
+            pop.eq(available & (~have_word | (self.ready & (self.beats == 1)))),
             beats.r_en.eq(pop),
-            lanes.r_en.eq(pop),
         ]
+        if lanes is not None:
+            m.d.comb += lanes.r_en.eq(pop)
         taken = self.valid & self.ready
         with m.If(taken):
             m.d.sync += [have_word.eq(0), index.eq(index + 1)]
