@@ -1,6 +1,8 @@
 """The post-processing unit: VADD, VCLIP, VREQ and VPOOL on accumulator and scratchpad rows."""
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from typing import NamedTuple
+
+from amaranth import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -17,14 +19,122 @@ def _saturate(value, lo, hi):
     return Mux(value < lo, lo, Mux(value > hi, hi, value))
 
 
+class _Fields(NamedTuple):
+    """The fields a vector instruction's loop needs, latched at ``start`` (the rest are read
+    from the held instruction word)."""
+
+    is_add: Signal
+    is_clip: Signal
+    is_req: Signal
+    is_pool: Signal
+    count: Signal       # 12 bits
+    dst_stride: Signal  # 16 bits
+    src_stride: Signal  # 16 bits (0 for VCLIP)
+    win_h: Signal       # 4 bits (1 unless VPOOL)
+    win_w: Signal       # 4 bits (1 unless VPOOL)
+    src_is_sp: Signal   # the source rows are int8 scratchpad rows
+    dst_start: Value    # the first destination row (combinational, valid at start)
+    src_start: Value    # the first source row (combinational, valid at start)
+
+
+def _latch_fields(m, start, word) -> _Fields:
+    """Latch the loop fields of the vector instruction ``word`` at ``start``."""
+    opcode = word[OPCODE_FIELD.offset:OPCODE_FIELD.offset + OPCODE_FIELD.width]
+    vadd = instruction_view(Opcode.VADD, word)
+    vclip = instruction_view(Opcode.VCLIP, word)
+    vreq = instruction_view(Opcode.VREQ, word)
+    vpool = instruction_view(Opcode.VPOOL, word)
+    op_add, op_clip = opcode == Opcode.VADD, opcode == Opcode.VCLIP
+    op_req, op_pool = opcode == Opcode.VREQ, opcode == Opcode.VPOOL
+    is_add, is_clip, is_req, is_pool = Signal(), Signal(), Signal(), Signal()
+    count = Signal(12)
+    dst_stride = Signal(16)
+    src_stride = Signal(16)
+    win_h = Signal(4)
+    win_w = Signal(4)
+    src_is_sp = Signal()
+    with m.If(start):
+        m.d.sync += [
+            is_add.eq(op_add), is_clip.eq(op_clip), is_req.eq(op_req), is_pool.eq(op_pool),
+            count.eq(Mux(op_add, vadd.count, Mux(op_clip, vclip.count,
+                                                 Mux(op_req, vreq.count, vpool.count)))),
+            dst_stride.eq(Mux(op_add, vadd.dst_stride, Mux(op_clip, vclip.dst_stride,
+                                                           Mux(op_req, vreq.dst_stride,
+                                                               vpool.dst_stride)))),
+            src_stride.eq(Mux(op_add, vadd.src_stride, Mux(op_req, vreq.src_stride,
+                                                           vpool.src_stride))),
+            win_h.eq(Mux(op_pool, vpool.win_h, 1)),
+            win_w.eq(Mux(op_pool, vpool.win_w, 1)),
+            src_is_sp.eq(Mux(op_add, vadd.src_mem == SP, op_pool & (vpool.src_mem == SP))),
+        ]
+    dst_start = Mux(op_add, vadd.dst, Mux(op_clip, vclip.dst, Mux(op_req, vreq.dst, vpool.dst)))
+    src_start = Mux(op_add, vadd.src, Mux(op_req, vreq.src, vpool.src))
+    return _Fields(is_add, is_clip, is_req, is_pool, count, dst_stride, src_stride, win_h, win_w,
+                   src_is_sp, dst_start, src_start)
+
+
+def _to_int8(value):
+    """Return the low 8 bits of the int32 ``value`` saturated to [-128, 127] (no comparators:
+    the value fits when bits 7..30 all equal its sign)."""
+    sign, middle = value[31], value[7:31]
+    return Mux(sign, Mux(middle.all(), value[:8], 0x80), Mux(middle.any(), 0x7F, value[:8]))
+
+
+def _all_equal(bits):
+    return bits.all() | ~bits.any()
+
+
+def _shifted_window(m, product, shift):
+    """Return ``(doubled, out_of_range)`` for the int64 ``product`` and the 6-bit ``shift``.
+
+    ``doubled`` (10 bits, signed) is ``floor(2 * product / 2**shift)`` unless that is
+    outside [-512, 511], which ``out_of_range`` flags; VREQ's result then saturates to lo
+    or hi whatever the zero point and bounds. It is bits [63, 73) of ``2 * product``
+    shifted left by ``63 - shift`` in a 73-bit frame: each left-shift stage keeps only
+    the bits later stages can move into that window, and flags the stage when the bits
+    it shifts out of the frame are not all copies of the new sign bit.
+    """
+    bits = Signal(73)
+    m.d.comb += bits.eq(Cat(Const(0, 1), product, product[63].replicate(8)))
+    base = 0  # frame index of bits[0]
+    flags = []
+    for k in reversed(range(6)):
+        amount = 1 << k
+        keep = 64 - amount  # the lowest frame bit later stages can still move to bit 63
+        shift_now = ~shift[k]
+        flags.append(shift_now & ~_all_equal(bits[72 - amount - base:]))
+        stage = Signal(73 - keep, name=f"shifted{amount}")
+        m.d.comb += stage.eq(Mux(shift_now, bits[keep - amount - base:73 - amount - base],
+                                 bits[keep - base:]))
+        bits, base = stage, keep
+    return bits.as_signed(), Cat(*flags).any()
+
 #: Cycles from a source row's read to its result's write for VADD, VCLIP and VPOOL: the
 #: row memory's read cycle, a register on its output (block-RAM outputs are slow), the
 #: add, clip or pooling step into a result register, then the int8 saturation and write.
+#: The compact variant has the same three: read, one lane's operands registered, that
+#: lane's result stored into the result row, then the write.
 ROW_LATENCY = 3
 #: The same for VREQ: read, output register, partial products, their sum, shift,
 #: round and zero point, clamp, then write.
 VREQ_LATENCY = 7
+#: The same for the compact variant's VREQ: read, one lane's operands registered, its
+#: partial products, their sum and the shift, rounding, zero point and clamp, then write.
+COMPACT_VREQ_LATENCY = 5
 
+
+def busy_cycles(instruction, config) -> int:
+    """Return the cycles `VectorUnit` is busy with the vector ``instruction`` (an
+    `kiln.hw.isa.Instruction`): one per source row (VPOOL: per window row), ``dim`` per
+    source row in the compact variant, plus the pipeline (VREQ: and its parameter read)."""
+    rows = instruction.count
+    if instruction.opcode == Opcode.VPOOL:
+        rows *= instruction.win_h * instruction.win_w
+    if config.compact:
+        rows *= config.dim
+    if instruction.opcode != Opcode.VREQ:
+        return rows + ROW_LATENCY
+    return rows + 1 + (COMPACT_VREQ_LATENCY if config.compact else VREQ_LATENCY)
 
 class VectorUnit(wiring.Component):
     """Execute one vector instruction (VADD, VCLIP, VREQ or VPOOL), one source row per cycle.
@@ -67,41 +177,19 @@ class VectorUnit(wiring.Component):
         })
 
     def elaborate(self, platform):
+        if self.config.compact:
+            return self._elaborate_compact()
         m = Module()
         dim = self.config.dim
         word = self.instruction
-        opcode = word[OPCODE_FIELD.offset:OPCODE_FIELD.offset + OPCODE_FIELD.width]
-        vadd = instruction_view(Opcode.VADD, word)
         vclip = instruction_view(Opcode.VCLIP, word)
         vreq = instruction_view(Opcode.VREQ, word)
         vpool = instruction_view(Opcode.VPOOL, word)
-        op_add, op_clip = opcode == Opcode.VADD, opcode == Opcode.VCLIP
-        op_req, op_pool = opcode == Opcode.VREQ, opcode == Opcode.VPOOL
-
-        # ---- decoded fields, latched at start ----
-        is_add, is_clip, is_req, is_pool = Signal(), Signal(), Signal(), Signal()
-        count = Signal(12)
-        dst_stride = Signal(16)
-        src_stride = Signal(16)
-        win_h = Signal(4)
-        win_w = Signal(4)
-        src_is_sp = Signal()
-        with m.If(self.start):
-            m.d.sync += [
-                is_add.eq(op_add), is_clip.eq(op_clip), is_req.eq(op_req), is_pool.eq(op_pool),
-                count.eq(Mux(op_add, vadd.count, Mux(op_clip, vclip.count,
-                                                     Mux(op_req, vreq.count, vpool.count)))),
-                dst_stride.eq(Mux(op_add, vadd.dst_stride, Mux(op_clip, vclip.dst_stride,
-                                                               Mux(op_req, vreq.dst_stride,
-                                                                   vpool.dst_stride)))),
-                src_stride.eq(Mux(op_add, vadd.src_stride, Mux(op_req, vreq.src_stride,
-                                                               vpool.src_stride))),
-                win_h.eq(Mux(op_pool, vpool.win_h, 1)),
-                win_w.eq(Mux(op_pool, vpool.win_w, 1)),
-                src_is_sp.eq(Mux(op_add, vadd.src_mem == SP, op_pool & (vpool.src_mem == SP))),
-            ]
-        dst_start = Mux(op_add, vadd.dst, Mux(op_clip, vclip.dst, Mux(op_req, vreq.dst, vpool.dst)))
-        src_start = Mux(op_add, vadd.src, Mux(op_req, vreq.src, vpool.src))
+        f = _latch_fields(m, self.start, word)
+        is_add, is_clip, is_req, is_pool = f.is_add, f.is_clip, f.is_req, f.is_pool
+        count, dst_stride, src_stride, win_h, win_w = (f.count, f.dst_stride, f.src_stride,
+                                                       f.win_h, f.win_w)
+        src_is_sp, dst_start, src_start = f.src_is_sp, f.dst_start, f.src_start
 
         # ---- issue: walk n (and the pooling window), read the operand rows ----
         issuing = Signal()
@@ -239,7 +327,147 @@ class VectorUnit(wiring.Component):
         m.d.comb += self.busy.eq(issuing | s1_valid | r_valid | acc_write | sp_write | pp_valid
                                  | sum_valid | shift_valid | round_valid | clamp_valid)
         with m.If(self.start):
-            m.d.sync += [issuing.eq(1), params.eq(op_req), n.eq(0), wy.eq(0), wx.eq(0),
+            m.d.sync += [issuing.eq(1), params.eq(vreq.opcode == Opcode.VREQ), n.eq(0), wy.eq(0), wx.eq(0),
                          dst_row.eq(dst_start), src_row.eq(src_start),
                          window_row.eq(src_start), element_row.eq(src_start)]
+        return m
+
+    def _elaborate_compact(self):
+        m = Module()
+        dim = self.config.dim
+        word = self.instruction
+        vclip = instruction_view(Opcode.VCLIP, word)
+        vreq = instruction_view(Opcode.VREQ, word)
+        vpool = instruction_view(Opcode.VPOOL, word)
+        f = _latch_fields(m, self.start, word)
+        to_sp = f.is_req | (f.is_pool & (vpool.dst_mem == SP))
+
+        # ---- issue: walk n, then the lanes, then the pooling window; read operand rows ----
+        issuing = Signal()
+        params = Signal()  # VREQ's shift-row read cycle
+        n = Signal(12)
+        lane = Signal(range(dim))
+        wy = Signal(4)
+        wx = Signal(4)
+        dst_row = Signal(16)
+        src_row = Signal(16)      # src + n * src_stride
+        window_row = Signal(16)   # ... + wy * win_stride_h
+        element_row = Signal(16)  # ... + wx * win_stride_w
+        first = (wy == 0) & (wx == 0)
+        last_in_window = (wy == f.win_h - 1) & (wx == f.win_w - 1)
+        step = issuing & ~params
+        m.d.comb += [
+            self.acc_read_a.addr.eq(Mux(params, vreq.param + 1, Mux(f.is_req, src_row, dst_row))),
+            self.acc_read_a.en.eq(params | (step & ~f.is_pool)),
+            self.acc_read_b.addr.eq(Mux(f.is_req, vreq.param, element_row)),
+            self.acc_read_b.en.eq(step & (f.is_req | ((f.is_add | f.is_pool) & ~f.src_is_sp))),
+            self.sp_read.addr.eq(element_row),
+            self.sp_read.en.eq(step & f.src_is_sp),
+        ]
+        with m.If(params):
+            m.d.sync += params.eq(0)
+        with m.Elif(step):
+            with m.If(last_in_window):
+                m.d.sync += [wy.eq(0), wx.eq(0), lane.eq(lane + 1)]
+                with m.If(lane == dim - 1):
+                    m.d.sync += [n.eq(n + 1), dst_row.eq(dst_row + f.dst_stride),
+                                 src_row.eq(src_row + f.src_stride),
+                                 window_row.eq(src_row + f.src_stride),
+                                 element_row.eq(src_row + f.src_stride)]
+                    with m.If(n == f.count - 1):
+                        m.d.sync += issuing.eq(0)
+                with m.Else():
+                    m.d.sync += [window_row.eq(src_row), element_row.eq(src_row)]
+            with m.Elif(wx == f.win_w - 1):
+                m.d.sync += [wx.eq(0), wy.eq(wy + 1),
+                             window_row.eq(window_row + vpool.win_stride_h),
+                             element_row.eq(window_row + vpool.win_stride_h)]
+            with m.Else():
+                m.d.sync += [wx.eq(wx + 1), element_row.eq(element_row + vpool.win_stride_w)]
+
+        # ---- stage 1: the rows are on the memories' outputs; register one lane of them ----
+        s1_valid, s1_first, s1_last, s1_params = Signal(), Signal(), Signal(), Signal()
+        s1_lane = Signal(range(dim))
+        m.d.sync += [s1_valid.eq(step), s1_first.eq(first), s1_last.eq(last_in_window),
+                     s1_params.eq(params), s1_lane.eq(lane)]
+        row_a = data.View(data.ArrayLayout(signed(32), dim), self.acc_read_a.data)
+        row_b = data.View(data.ArrayLayout(signed(32), dim), self.acc_read_b.data)
+        row_sp = data.View(data.ArrayLayout(signed(8), dim), self.sp_read.data)
+        a = Signal(signed(32))  # VADD, VCLIP: the accumulator lane; VREQ: x
+        b = Signal(signed(32))  # VADD, VPOOL: the source lane; VREQ: the multiplier
+        r_valid, r_first, r_last = Signal(), Signal(), Signal()
+        m.d.sync += [a.eq(row_a[s1_lane]),
+                     b.eq(Mux(f.src_is_sp, row_sp[s1_lane], row_b[s1_lane])),
+                     r_valid.eq(s1_valid), r_first.eq(s1_first), r_last.eq(s1_last)]
+
+        # ---- stage 2: one lane of VADD, VCLIP or VPOOL ----
+        pooled = Signal(signed(32))  # running reduction of this lane's window
+        total = (Mux(f.is_pool, Mux(r_first, 0, pooled), a) + b)[:32].as_signed()
+        result = Signal(signed(32))
+        with m.If(f.is_clip):
+            m.d.comb += result.eq(_saturate(a, vclip.lo, vclip.hi))
+        with m.Elif(f.is_pool & (vpool.mode == MAX)):
+            m.d.comb += result.eq(Mux(r_first | (b > pooled), b, pooled))
+        with m.Else():
+            m.d.comb += result.eq(total)
+        with m.If(r_valid & f.is_pool):
+            m.d.sync += pooled.eq(result)
+
+        # ---- VREQ: partial products; their sum and the shift; rounding, zero point, clamp ----
+        pp_valid, q_valid = Signal(), Signal()
+        m.d.sync += [pp_valid.eq(r_valid & f.is_req), q_valid.eq(pp_valid)]
+        x_lo, x_hi = a[:16], a[16:].as_signed()
+        w_lo, w_hi = b[:16], b[16:].as_signed()
+        low = Signal(32)              # x_lo * w_lo
+        cross_a = Signal(signed(34))  # x_lo * w_hi
+        cross_b = Signal(signed(34))  # x_hi * w_lo
+        high = Signal(signed(32))     # x_hi * w_hi
+        m.d.sync += [low.eq(x_lo * w_lo), cross_a.eq(x_lo * w_hi), cross_b.eq(x_hi * w_lo),
+                     high.eq(x_hi * w_hi)]
+        # The shift of each lane, lane 0 first: loaded from row param + 1, rotated by one
+        # lane as each lane's product is shifted.
+        shifts = Signal(data.ArrayLayout(6, dim))
+        with m.If(s1_params):
+            m.d.sync += shifts.eq(Cat(*[lane_[:6] for lane_ in row_a]))
+        with m.Elif(pp_valid):
+            m.d.sync += shifts.eq(Cat(*[shifts[(i + 1) % dim] for i in range(dim)]))
+        product = Signal(signed(64))
+        m.d.comb += product.eq(Cat(low[:16], Cat(low[16:], high).as_signed() + cross_a + cross_b))
+        window, out_of_range = _shifted_window(m, product, shifts[0])
+        doubled = Signal(signed(10))  # floor(2 * product / 2**shift), unless over
+        over, negative = Signal(), Signal()
+        m.d.sync += [doubled.eq(window), over.eq(out_of_range), negative.eq(product[63])]
+        offset = doubled[1:].as_signed() + vreq.zero_point + doubled[0]  # q + zero_point
+        below = Mux(over, negative, offset < vreq.lo)
+        above = Mux(over, ~negative, offset > vreq.hi)
+        requantized = Mux(below, vreq.lo, Mux(above, vreq.hi, offset[:8]))
+
+        # ---- the result row: lanes stored in turn, written after the last ----
+        store = q_valid | (r_valid & (f.is_add | f.is_clip | (f.is_pool & r_last)))
+        low8 = Signal(8)  # the int8 result, or the low byte of the int32 one
+        m.d.comb += low8.eq(Mux(q_valid, requantized, Mux(to_sp, _to_int8(result), result[:8])))
+        out = Signal(data.ArrayLayout(32, dim))
+        store_lane = Signal(range(dim))
+        write = Signal()
+        out_dst = Signal(16)
+        with m.If(store):
+            m.d.sync += [store_lane.eq(store_lane + 1), out[store_lane].eq(Cat(low8, result[8:]))]
+        m.d.sync += write.eq(store & (store_lane == dim - 1))
+        with m.If(self.start):
+            m.d.sync += out_dst.eq(f.dst_start)
+        with m.Elif(write):
+            m.d.sync += out_dst.eq(out_dst + f.dst_stride)
+        m.d.comb += [
+            self.acc_write.addr.eq(out_dst),
+            self.acc_write.data.eq(out),
+            self.acc_write.en.eq(write & ~to_sp),
+            self.sp_write.addr.eq(out_dst),
+            self.sp_write.data.eq(Cat(*[lane_[:8] for lane_ in out])),
+            self.sp_write.en.eq(write & to_sp),
+            self.busy.eq(issuing | s1_valid | r_valid | pp_valid | q_valid | write),
+        ]
+        with m.If(self.start):
+            m.d.sync += [issuing.eq(1), params.eq(vreq.opcode == Opcode.VREQ), n.eq(0),
+                         lane.eq(0), wy.eq(0), wx.eq(0), dst_row.eq(f.dst_start), src_row.eq(f.src_start),
+                         window_row.eq(f.src_start), element_row.eq(f.src_start)]
         return m

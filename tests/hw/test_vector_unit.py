@@ -8,17 +8,22 @@ pytestmark = pytest.mark.rtl
 BENCH = "kiln.sim.cocotb.benches.vector_unit"
 
 
-def test_vector_unit_dim4(verilator_design, run_dir):
-    config = VPUConfig(dim=4, sp_depth=64, acc_depth=64)
+def _check(verilator_design, run_dir, dim, sp_depth, acc_depth, compact, instructions, seed):
+    config = VPUConfig(dim=dim, sp_depth=sp_depth, acc_depth=acc_depth, compact=compact)
     design = verilator_design(VectorUnit(config), "vector_unit")
-    design.check(BENCH, parameters={"dim": 4, "sp_depth": 64, "acc_depth": 64,
-                                    "instructions": 150, "seed": 7}, work_dir=run_dir)
+    design.check(BENCH, parameters={"dim": dim, "sp_depth": sp_depth, "acc_depth": acc_depth,
+                                    "compact": compact, "instructions": instructions,
+                                    "seed": seed}, work_dir=run_dir)
+
+
+@pytest.mark.parametrize("dim,compact", [(4, False), (2, True), (4, True)])
+def test_vector_unit(verilator_design, run_dir, dim, compact):
+    _check(verilator_design, run_dir, dim, 64, 64, compact, instructions=150, seed=7)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dim,sp_depth,acc_depth", [(2, 32, 16), (8, 128, 64), (16, 64, 256)])
-def test_vector_unit_sweep(verilator_design, run_dir, dim, sp_depth, acc_depth):
-    config = VPUConfig(dim=dim, sp_depth=sp_depth, acc_depth=acc_depth)
-    design = verilator_design(VectorUnit(config), "vector_unit")
-    design.check(BENCH, parameters={"dim": dim, "sp_depth": sp_depth, "acc_depth": acc_depth,
-                                    "instructions": 300, "seed": dim}, work_dir=run_dir)
+@pytest.mark.parametrize("dim,sp_depth,acc_depth,compact", [
+    (2, 32, 16, False), (8, 128, 64, False), (16, 64, 256, False), (8, 128, 64, True)])
+def test_vector_unit_sweep(verilator_design, run_dir, dim, sp_depth, acc_depth, compact):
+    _check(verilator_design, run_dir, dim, sp_depth, acc_depth, compact, instructions=300,
+           seed=dim)

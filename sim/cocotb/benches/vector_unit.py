@@ -1,13 +1,14 @@
 """Bench for `VectorUnit`: random and corner-case VADD, VCLIP, VREQ, VPOOL against the ISA simulator.
 
-Parameters: ``dim``, ``sp_depth``, ``acc_depth`` (powers of two, matching the
-build), ``instructions`` (random instructions per test), ``seed``.
+Parameters: ``dim``, ``sp_depth``, ``acc_depth`` (powers of two), ``compact``
+(matching the build), ``instructions`` (random instructions per test), ``seed``.
 
 The bench owns the scratchpad and accumulator (`RowMemoryModel` on the unit's
 read and write ports) and runs every instruction on a `kiln.sim` `VpuState`
 holding the same rows, with ``kiln.sim.vector``'s execute functions as the
 golden model. After each instruction both memories must agree row for row, and
-the unit must take exactly one cycle per source row (plus its pipeline).
+the unit must take exactly one cycle per source row (compact: ``dim``) plus its
+pipeline.
 Instructions the ISA simulator rejects (overlaps, lo > hi, ...) are redrawn.
 """
 
@@ -17,7 +18,7 @@ import cocotb
 import numpy as np
 from kiln.hw.config import VPUConfig
 from kiln.hw.isa import Instruction, Opcode, encode
-from kiln.hw.rtl.vector_unit import ROW_LATENCY, VREQ_LATENCY
+from kiln.hw.rtl.vector_unit import busy_cycles
 from kiln.sim.cocotb.bench import parameters, start
 from kiln.sim.cocotb.row_memory_model import MemoryClock, RowMemoryModel
 from kiln.sim.errors import SimulationError
@@ -144,19 +145,18 @@ class VectorUnitTB:
         dut.instruction.value = encode(i)
         dut.start.value = 1
         await self.clock.rise()
-        busy_cycles = 0
+        busy = 0
         while True:
             await self.clock.fall()
             dut.start.value = 0
             if not int(dut.busy.value):
                 break
-            busy_cycles += 1
-            assert busy_cycles < 10_000, f"{i} still busy after 10000 cycles"
+            busy += 1
+            assert busy < 10_000, f"{i} still busy after 10000 cycles"
             await self.clock.rise()
-        rows = i.count * (i.win_h * i.win_w if i.opcode == Opcode.VPOOL else 1)
-        expected = rows + (1 + VREQ_LATENCY if i.opcode == Opcode.VREQ else ROW_LATENCY)
-        assert busy_cycles == expected, \
-            f"{i}: busy for {busy_cycles} cycles, expected {expected} (one per source row)"
+        expected = busy_cycles(i, self.config)
+        assert busy == expected, \
+            f"{i}: busy for {busy} cycles, expected {expected} (one per source row, compact: dim)"
         self.compare(i)
 
     def compare(self, i: Instruction) -> None:
@@ -172,7 +172,7 @@ class VectorUnitTB:
 
 def config_from(p: dict) -> VPUConfig:
     return VPUConfig(dim=p.get("dim", 4), sp_depth=p.get("sp_depth", 64),
-                     acc_depth=p.get("acc_depth", 64))
+                     acc_depth=p.get("acc_depth", 64), compact=p.get("compact", False))
 
 
 @cocotb.test()
@@ -216,3 +216,46 @@ async def requantize_corners(dut):
                             count=1, zero_point=zero_point, lo=lo, hi=hi)
             EXECUTE[i.opcode](i, tb.golden, 0)
             await tb.run(i)
+
+
+
+def near_window(rng, shift: int, multipliers: np.ndarray) -> np.ndarray:
+    """Return int32 x per lane with x * multiplier ~ +-2**(shift + 3 .. shift + 11), where
+    the result after the shift is near the int8 range and rounding and saturation decide
+    it (clipped to int32 where no such x exists)."""
+    bits = np.minimum(62, shift + rng.integers(3, 12, size=multipliers.size))
+    target = rng.integers(1 << (bits - 1), 1 << bits) * rng.choice([-1, 1], size=bits.size)
+    return np.clip(target // multipliers, INT32_MIN, INT32_MAX)
+
+
+@cocotb.test()
+async def requantize_every_shift(dut):
+    """VREQ at every shift 0..63 with products near the int8 window, an exact half in lane 0
+    of the first row, random zero points and bounds."""
+    p = parameters()
+    config = config_from(p)
+    dim = config.dim
+    rng = np.random.default_rng(p.get("seed", 0) + 2)
+    tb = VectorUnitTB(dut, config, rng)
+    await start(dut)
+    await tb.clock.fall()
+    param, src, rows = 0, 2, 4
+    for shift in range(64):
+        multipliers = int32_values(rng, dim).astype(np.int64)
+        multipliers[multipliers == 0] = 1
+        xs = np.stack([near_window(rng, shift, multipliers) for _ in range(rows)])
+        if shift:  # (2k + 1) * 2**(shift - 1): a tie, rounded up
+            e = min(shift - 1, 30)
+            multipliers[0] = 1 << e
+            xs[0, 0] = np.clip((2 * int(rng.integers(-300, 300)) + 1) << (shift - 1 - e),
+                               INT32_MIN, INT32_MAX)
+        for memory in (tb.golden.accumulator, tb.acc.memory):
+            memory[param] = multipliers
+            memory[param + 1] = shift
+            memory[src:src + rows] = xs
+        lo, hi = int8_bounds(rng)
+        i = Instruction(Opcode.VREQ, src=src, dst=shift % (config.sp_depth - rows), param=param,
+                        count=rows, src_stride=1, dst_stride=1,
+                        zero_point=int(rng.integers(-128, 128)), lo=lo, hi=hi)
+        EXECUTE[i.opcode](i, tb.golden, 0)
+        await tb.run(i)
