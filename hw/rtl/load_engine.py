@@ -69,13 +69,15 @@ class LoadEngine(wiring.Component):
     no path runs from the beat buffer through the alignment into a block RAM). The
     row waits in that register while the compute engine owns the write port.
 
-    With ``config.compact`` the beat buffer is a block RAM (one cycle more from a
-    response to its use), only each element's padding flag and byte offset are
-    queued, and the row is assembled in the output register itself: each beat,
-    rotated by the element's byte offset, is written into the bytes of the row it
-    covers as it leaves the buffer (the first beat clears the others). A beat is
-    taken while the register is empty or written at the same edge, so an element
-    of n beats occupies the completion side n cycles (a padding element one).
+    With ``config.compact`` the beat buffer is a `BeatBuffer` in block RAM (one
+    cycle more from a response to its use), only each element's padding flag and
+    byte offset are queued (``dram_latency + 3`` elements at most), and the row is
+    assembled in the output register itself: each beat, rotated by the element's
+    byte offset, is written into the bytes of the row it covers as it leaves the
+    buffer (bytes past the element's lanes stay zero from ``start``; a padding
+    element clears the row). A beat is taken while the register is empty or written
+    at the same edge, so an element of n beats occupies the completion side n
+    cycles (a padding element one).
 
     Ports:
         start (In, 1): begin executing ``instruction`` (a LOAD) at this edge.
@@ -261,8 +263,10 @@ class LoadEngine(wiring.Component):
 
         descriptor_layout = data.StructLayout({"pad": 1, "offset": range(bus)})
         m.submodules.beats = beats = BeatBuffer(8 * bus, self.buffer_depth)
+        # An element leaves the queue dram_latency + 2 cycles after its first beat is
+        # requested (the buffer adds two): one more entry keeps one element per cycle.
         m.submodules.elements = elements = fifo.SyncFIFO(
-            width=descriptor_layout.size, depth=self.buffer_depth)
+            width=descriptor_layout.size, depth=min(self.buffer_depth, cfg.dram_latency + 3))
 
         # ---- issue: walk the padded block, request the beats of each real element ----
         lanes = Signal(range(cfg.dim + 1))

@@ -193,14 +193,14 @@ class StoreEngine(wiring.Component):
                      read.eq(remaining & (~fetched | advance))]
 
         # Byte i of beat k is byte (k * bus + i - offset) of the element: from the
-        # window's lowest beat, or for i < offset from the previous one.
+        # window's lowest beat, or for i < offset from the previous one. The pair is
+        # shifted up by offset bytes, one stage of 2:1 multiplexers per offset bit.
         current = window[:8 * bus] if row_bytes >= bus else window
-        data = Signal(8 * bus)
-        with m.Switch(offset):
-            for shift in range(bus):
-                with m.Case(shift):
-                    both = Cat(previous[8 * (bus - shift):], current)
-                    m.d.comb += data.eq(both[:8 * bus])
+        pair = Cat(previous, current)
+        for bit in range(bus_shift):
+            step = 8 << bit
+            pair = Mux(offset[bit], Cat(Const(0, step), pair[:-step]), pair)
+        data = pair[8 * bus:]
         mask = Cat(*[((beat != 0) | (i >= offset)) & (i < left) for i in range(bus)])
         with m.If(advance):
             m.d.sync += window.eq(Mux(store.mem == ACC, self.acc_read.data, self.sp_read.data))
