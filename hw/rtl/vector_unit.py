@@ -120,7 +120,7 @@ ROW_LATENCY = 3
 VREQ_LATENCY = 7
 #: The same for the compact variant's VREQ: read, one lane's operands registered, its
 #: partial products, their sum and the shift, rounding, zero point and clamp, then write.
-COMPACT_VREQ_LATENCY = 5
+COMPACT_VREQ_LATENCY = 4
 
 
 def busy_cycles(instruction, config) -> int:
@@ -400,39 +400,40 @@ class VectorUnit(wiring.Component):
                      b.eq(Mux(f.src_is_sp, row_sp[s1_lane], row_b[s1_lane])),
                      r_valid.eq(s1_valid), r_first.eq(s1_first), r_last.eq(s1_last)]
 
-        # ---- stage 2: one lane of VADD, VCLIP or VPOOL ----
+        # ---- stage 2: one lane of VADD, VCLIP or VPOOL, all as one gated add ----
+        # VADD a + b; VCLIP a, lo or hi (+ 0); VPOOL sum pooled + b (first: 0 + b);
+        # VPOOL max pooled or b (+ 0). lo <= hi, so clip_lo and clip_hi never both hold.
         pooled = Signal(signed(32))  # running reduction of this lane's window
-        total = (Mux(f.is_pool, Mux(r_first, 0, pooled), a) + b)[:32].as_signed()
+        clip_lo, clip_hi = a < vclip.lo, a > vclip.hi
+        summing, b_larger = vpool.mode == SUM, b > pooled
+        with_x = Mux(f.is_clip, ~(clip_lo | clip_hi),
+                     f.is_add | (f.is_pool & ~r_first & (summing | ~b_larger)))
+        with_b = f.is_add | (f.is_pool & (r_first | summing | b_larger))
+        x = Mux(with_x, Mux(f.is_pool, pooled, a), 0)
+        y = Mux(with_b, b, Mux(f.is_clip & clip_lo, vclip.lo, Mux(f.is_clip & clip_hi, vclip.hi, 0)))
         result = Signal(signed(32))
-        with m.If(f.is_clip):
-            m.d.comb += result.eq(_saturate(a, vclip.lo, vclip.hi))
-        with m.Elif(f.is_pool & (vpool.mode == MAX)):
-            m.d.comb += result.eq(Mux(r_first | (b > pooled), b, pooled))
-        with m.Else():
-            m.d.comb += result.eq(total)
+        m.d.comb += result.eq(x + y)
         with m.If(r_valid & f.is_pool):
             m.d.sync += pooled.eq(result)
 
-        # ---- VREQ: partial products; their sum and the shift; rounding, zero point, clamp ----
-        pp_valid, q_valid = Signal(), Signal()
-        m.d.sync += [pp_valid.eq(r_valid & f.is_req), q_valid.eq(pp_valid)]
+        # ---- VREQ: partial products, their sum and the shift; rounding, zero point, clamp ----
+        q_valid = Signal()
+        m.d.sync += q_valid.eq(r_valid & f.is_req)
         x_lo, x_hi = a[:16], a[16:].as_signed()
         w_lo, w_hi = b[:16], b[16:].as_signed()
-        low = Signal(32)              # x_lo * w_lo
-        cross_a = Signal(signed(34))  # x_lo * w_hi
-        cross_b = Signal(signed(34))  # x_hi * w_lo
-        high = Signal(signed(32))     # x_hi * w_hi
-        m.d.sync += [low.eq(x_lo * w_lo), cross_a.eq(x_lo * w_hi), cross_b.eq(x_hi * w_lo),
-                     high.eq(x_hi * w_hi)]
+        cross = Signal(signed(35))  # x_lo * w_hi + x_hi * w_lo
+        product = Signal(signed(64))
+        m.d.comb += [
+            cross.eq(x_lo * w_hi + x_hi * w_lo),
+            product.eq(Cat((x_lo * w_lo)[:32], (x_hi * w_hi)[:32]).as_signed() + (cross << 16)),
+        ]
         # The shift of each lane, lane 0 first: loaded from row param + 1, rotated by one
         # lane as each lane's product is shifted.
         shifts = Signal(data.ArrayLayout(6, dim))
         with m.If(s1_params):
             m.d.sync += shifts.eq(Cat(*[lane_[:6] for lane_ in row_a]))
-        with m.Elif(pp_valid):
+        with m.Elif(r_valid & f.is_req):
             m.d.sync += shifts.eq(Cat(*[shifts[(i + 1) % dim] for i in range(dim)]))
-        product = Signal(signed(64))
-        m.d.comb += product.eq(Cat(low[:16], Cat(low[16:], high).as_signed() + cross_a + cross_b))
         window, out_of_range = _shifted_window(m, product, shifts[0])
         doubled = Signal(signed(10))  # floor(2 * product / 2**shift), unless over
         over, negative = Signal(), Signal()
@@ -464,7 +465,7 @@ class VectorUnit(wiring.Component):
             self.sp_write.addr.eq(out_dst),
             self.sp_write.data.eq(Cat(*[lane_[:8] for lane_ in out])),
             self.sp_write.en.eq(write & to_sp),
-            self.busy.eq(issuing | s1_valid | r_valid | pp_valid | q_valid | write),
+            self.busy.eq(issuing | s1_valid | r_valid | q_valid | write),
         ]
         with m.If(self.start):
             m.d.sync += [issuing.eq(1), params.eq(vreq.opcode == Opcode.VREQ), n.eq(0),
