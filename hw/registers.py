@@ -68,7 +68,8 @@ REGISTERS: tuple[Register, ...] = (
              "clear DONE, ERROR and the counters (both self-clearing)"),
     Register("STATUS", 0x04, Access.RO, 3, "bit 0 BUSY, bit 1 DONE, bit 2 ERROR"),
     Register("ERROR_CODE", 0x08, Access.RO, 8, "ErrorCode of the last run"),
-    Register("ERROR_INDEX", 0x0C, Access.RO, 32, "instruction index at fault"),
+    Register("ERROR_INDEX", 0x0C, Access.RO, 32, "instruction index at fault "
+             "(modulo 2**16 on compact builds)"),
     Register("PROGRAM_ADDRESS", 0x10, Access.RW, 32, "DRAM byte address of instruction 0"),
     Register("PROGRAM_COUNT", 0x14, Access.RW, 32, "instructions the fetch unit may read"),
     Register("WATCHDOG", 0x18, Access.RW, 32, "stop with TIMEOUT after this many cycles "

@@ -4,12 +4,13 @@ The map (offsets, meanings) is ``kiln.hw.registers``; this block holds no
 offset of its own.
 """
 
-from amaranth import Module, Signal
+from amaranth import Array, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import registers
-from ..registers import Access
+from ..registers import CSR_WINDOW_BYTES, Access
+from .memories import RowMemory
 from .ports import RegisterPort
 
 COUNTERS_64 = ("CYCLES", "MACS", "DMA_READ_BYTES", "DMA_WRITE_BYTES")
@@ -78,10 +79,6 @@ class ControlRegisters(wiring.Component):
             with m.If(write & (csr.addr == registers.offset(name))):
                 m.d.sync += signal.eq(csr.wdata)
 
-        wide = self.config.counter_bits
-        counters = {name: Signal(wide, name=name.lower()) for name in COUNTERS_64}
-        counters.update({name: Signal(32, name=name.lower()) for name in COUNTERS_32})
-        retired = Signal(32)
         increments = {
             "CYCLES": 1, "MACS": self.macs, "DMA_READ_BYTES": self.read_bytes,
             "DMA_WRITE_BYTES": self.write_bytes, "BUSY_LOAD": self.busy_load,
@@ -89,6 +86,41 @@ class ControlRegisters(wiring.Component):
             "STALL_LOAD": self.stall_load, "STALL_COMPUTE": self.stall_compute,
             "STALL_STORE": self.stall_store, "STALL_FETCH": self.stall_fetch,
         }
+        values = {
+            "ERROR_CODE": self.error_code, "ERROR_INDEX": self.error_index,
+            "CONFIG_DIM": self.config.dim, "CONFIG_SP_DEPTH": self.config.sp_depth,
+            "CONFIG_ACC_DEPTH": self.config.acc_depth, **stored,
+        }
+        if self.config.compact:
+            self._counter_bank(m, increments, reset_counters, values)
+        else:
+            self._counter_registers(m, increments, reset_counters, values)
+        return m
+
+    def _status(self, busy, done, error):
+        return ((busy << registers.bit("STATUS", "BUSY"))
+                | (done << registers.bit("STATUS", "DONE"))
+                | (error << registers.bit("STATUS", "ERROR")))
+
+    def _read_mux(self, m, values, rdata):
+        """Register ``values[name]`` of the register at ``csr.addr`` into ``rdata`` (0 for
+        unmapped and write-only addresses and for registers ``values`` lacks)."""
+        with m.Switch(self.csr.addr):
+            for reg in registers.REGISTERS:
+                if reg.access is Access.WO or reg.name not in values:
+                    continue
+                with m.Case(reg.offset):
+                    m.d.sync += rdata.eq(values[reg.name])
+            with m.Default():
+                m.d.sync += rdata.eq(0)
+
+    def _counter_registers(self, m, increments, reset_counters, values):
+        """Every counter in flip-flops, read through one multiplexer."""
+        csr = self.csr
+        wide = self.config.counter_bits
+        counters = {name: Signal(wide, name=name.lower()) for name in COUNTERS_64}
+        counters.update({name: Signal(32, name=name.lower()) for name in COUNTERS_32})
+        retired = Signal(32)
         with m.If(reset_counters):
             m.d.sync += [counter.eq(0) for counter in counters.values()]
             m.d.sync += retired.eq(0)
@@ -98,33 +130,96 @@ class ControlRegisters(wiring.Component):
             m.d.sync += retired.eq(retired + self.retired)
         m.d.comb += self.cycles.eq(counters["CYCLES"])
 
-        high_words = {name: 0 for name in COUNTERS_64}  # 32-bit counters: HI reads 0
-        if wide > 32:
-            for name in COUNTERS_64:
-                high_words[name] = Signal(32, name=f"{name.lower()}_hi")
-                with m.If(csr.addr == registers.offset(f"{name}_LO")):
-                    m.d.sync += high_words[name].eq(counters[name][32:])
+        high_words = {name: Signal(32, name=f"{name.lower()}_hi") for name in COUNTERS_64}
+        for name in COUNTERS_64:
+            with m.If(csr.addr == registers.offset(f"{name}_LO")):
+                m.d.sync += high_words[name].eq(counters[name][32:])
 
         status = Signal(32)
-        m.d.comb += status.eq((self.running << registers.bit("STATUS", "BUSY"))
-                              | (self.done << registers.bit("STATUS", "DONE"))
-                              | (self.error << registers.bit("STATUS", "ERROR")))
-        values = {
-            "STATUS": status, "ERROR_CODE": self.error_code, "ERROR_INDEX": self.error_index,
-            "CONFIG_DIM": self.config.dim, "CONFIG_SP_DEPTH": self.config.sp_depth,
-            "CONFIG_ACC_DEPTH": self.config.acc_depth, "RETIRED": retired, **stored,
-        }
+        m.d.comb += status.eq(self._status(self.running, self.done, self.error))
+        values.update({"STATUS": status, "RETIRED": retired})
         for name in COUNTERS_64:
             values[f"{name}_LO"] = counters[name][:32]
             values[f"{name}_HI"] = high_words[name]
         for name in COUNTERS_32:
             values[name] = counters[name]
-        with m.Switch(csr.addr):
-            for reg in registers.REGISTERS:
-                if reg.access is Access.WO:
-                    continue
-                with m.Case(reg.offset):
-                    m.d.sync += csr.rdata.eq(values[reg.name])
-            with m.Default():
-                m.d.sync += csr.rdata.eq(0)
-        return m
+        self._read_mux(m, values, csr.rdata)
+
+    def _counter_bank(self, m, increments, reset_counters, values):
+        """CYCLES in flip-flops (the watchdog compares against it); the other counters in a
+        block RAM, one written back per cycle in turn from a small pending count each."""
+        csr = self.csr
+        cycles = Signal(32)
+        with m.If(reset_counters):
+            m.d.sync += cycles.eq(0)
+        with m.Elif(self.running):
+            m.d.sync += cycles.eq(cycles + 1)
+        m.d.comb += self.cycles.eq(cycles)
+
+        # By register name: what the counter adds this cycle, and the most it adds.
+        cfg = self.config
+        banked = {"RETIRED": (self.retired, 3), "MACS_LO": (self.macs, cfg.dim ** 2),
+                  "DMA_READ_BYTES_LO": (self.read_bytes, cfg.acc_row_bytes),
+                  "DMA_WRITE_BYTES_LO": (self.write_bytes, cfg.acc_row_bytes),
+                  **{name: (increments[name], 1) for name in COUNTERS_32}}
+        turns = len(banked)
+        # Counter k's word in the bank is its register's word offset (the host reads it by
+        # address); pending[k] holds what it counted since its last write-back. Word 0
+        # (CONTROL) is never written: it reads 0.
+        offsets = [registers.offset(name) for name in banked]
+        words = Array(Const(offset // 4, range(CSR_WINDOW_BYTES // 4)) for offset in offsets)
+        pending = [Signal((turns * most).bit_length(), name=f"pending_{name.lower()}")
+                   for name, (_, most) in banked.items()]
+        stale = Signal(turns, init=(1 << turns) - 1)  # the bank's word is not yet 0 + pending
+        m.submodules.bank = bank = RowMemory(32, CSR_WINDOW_BYTES // 4, read_ports=2,
+                                             write_on_falling_edge=True)
+
+        # Counter ``turn`` is read in this cycle (word 0 while stale) and written back in the
+        # next (``writing``); that clears its stale bit if word 0 was read.
+        turn = Signal(range(turns))
+        writing = Signal(range(turns))
+        zeroed = Signal()
+        m.d.sync += [turn.eq(Mux(turn == turns - 1, 0, turn + 1)), writing.eq(turn),
+                     zeroed.eq(stale.bit_select(turn, 1))]
+        m.d.comb += [
+            bank.read1.addr.eq(Mux(stale.bit_select(turn, 1), 0, words[turn])),
+            bank.read1.en.eq(1),
+            bank.write.addr.eq(words[writing]), bank.write.en.eq(1),
+            bank.write.data.eq(bank.read1.data + Array(pending)[writing]),
+        ]
+        for k, (amount, most) in enumerate(banked.values()):
+            counted = Mux(self.running, amount[:most.bit_length()], 0)
+            with m.If(reset_counters):
+                m.d.sync += pending[k].eq(0)
+            with m.Elif(writing == k):
+                m.d.sync += pending[k].eq(counted)
+            with m.Else():
+                m.d.sync += pending[k].eq(pending[k] + counted)
+        with m.If(reset_counters):
+            m.d.sync += stale.eq((1 << turns) - 1)
+        with m.Elif(zeroed):
+            m.d.sync += stale.bit_select(writing, 1).eq(0)
+
+        # A run's last counts reach the bank ``turns`` cycles after it ends: until then
+        # STATUS shows BUSY, not yet DONE or ERROR.
+        settling = Signal(range(turns + 2))
+        with m.If(self.running):
+            m.d.sync += settling.eq(turns + 1)
+        with m.Elif(settling != 0):
+            m.d.sync += settling.eq(settling - 1)
+        settled = settling == 0
+        status = Signal(32)
+        m.d.comb += status.eq(self._status(~settled | self.running, self.done & settled,
+                                           self.error & settled))
+        values.update({"STATUS": status, "CYCLES_LO": cycles})
+
+        # The host reads a banked counter from the bank's other read port (0 while stale).
+        from_bank = Signal()
+        from_registers = Signal(32)
+        m.d.comb += [bank.read0.addr.eq(csr.addr[2:]), bank.read0.en.eq(1)]
+        m.d.sync += from_bank.eq(0)
+        for k, offset in enumerate(offsets):
+            with m.If(csr.addr == offset):
+                m.d.sync += from_bank.eq(~stale[k])
+        self._read_mux(m, values, from_registers)
+        m.d.comb += csr.rdata.eq(Mux(from_bank, bank.read0.data, from_registers))

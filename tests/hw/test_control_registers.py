@@ -13,4 +13,6 @@ def test_register_map(verilator_design, run_dir, compact):
     design = verilator_design(ControlRegisters(config), "control_registers")
     design.check("kiln.sim.cocotb.benches.control_registers",
                  parameters={"dim": 4, "sp_depth": 512, "acc_depth": 256,
-                             "counter_bits": config.counter_bits}, work_dir=run_dir)
+                             "counter_bits": config.counter_bits,
+                             "macs": config.dim ** 2 if compact else 65535},
+                 work_dir=run_dir)
