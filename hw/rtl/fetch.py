@@ -19,7 +19,9 @@ class InstructionFetch(wiring.Component):
 
     With ``compact`` the beats are buffered in block RAM (`BeatBuffer`: one cycle
     more from a response to its instruction) and, for a bus no wider than an
-    instruction, without the FIFO of lane numbers.
+    instruction, without the FIFO of lane numbers; ``busy`` and the requests end
+    when ``index`` and the instructions requested reach the latched ``count``
+    (no down-counters).
 
     Ports:
         start (In, 1): pulse; latch ``base`` and ``count`` and begin fetching.
@@ -72,14 +74,24 @@ class InstructionFetch(wiring.Component):
                 width=max(lane_bits, 1), depth=self.buffer_depth)
 
         address = Signal(DRAM_ADDRESS_BITS)
-        beats_left = Signal(32 + 3)   # beats still to request
-        instructions_left = Signal(32)  # instructions still to hand out
+        if self.compact:
+            # No down-counters: the program length is compared with the instructions
+            # requested and with ``index``.
+            program_count = Signal(32)
+            stopped = Signal()
+            requested = Signal(32)  # instructions whose beats are all requested
+            part = Signal(range(self.beats))  # beats of the next one already requested
+            more = ~stopped & (requested != program_count)
+        else:
+            beats_left = Signal(32 + 3)   # beats still to request
+            instructions_left = Signal(32)  # instructions still to hand out
+            more = beats_left != 0
         # free buffer slots not yet promised
         credits = Signal(range(self.buffer_depth + 1), init=self.buffer_depth)
         index = Signal(32)
 
         request = self.dram.req_valid & self.dram.req_ready
-        can_request = (beats_left != 0) & (credits != 0)
+        can_request = more & (credits != 0)
         m.d.comb += [
             self.dram.req_valid.eq(can_request if lanes is None else can_request & lanes.w_rdy),
             self.dram.req_addr.eq(address & ~(self.bus_bytes - 1)),
@@ -100,7 +112,8 @@ class InstructionFetch(wiring.Component):
             self.instruction.eq(word),
             self.valid.eq(have_word),
             self.index.eq(index),
-            self.busy.eq(instructions_left != 0),
+            self.busy.eq(~stopped & (index != program_count) if self.compact
+                         else instructions_left != 0),
             pop.eq(available & (~have_word | (self.ready & (self.beats == 1)))),
             beats.r_en.eq(pop),
         ]
@@ -109,8 +122,9 @@ class InstructionFetch(wiring.Component):
         taken = self.valid & self.ready
         with m.If(taken):
             m.d.sync += [have_word.eq(0), index.eq(index + 1)]
-            with m.If(instructions_left != 0):
-                m.d.sync += instructions_left.eq(instructions_left - 1)
+            if not self.compact:
+                with m.If(instructions_left != 0):
+                    m.d.sync += instructions_left.eq(instructions_left - 1)
         m.d.comb += self.draining.eq((credits != self.buffer_depth) | have_word)
         if self.beats == 1:
             if wide:
@@ -138,6 +152,20 @@ class InstructionFetch(wiring.Component):
             m.d.sync += credits.eq(credits - 1)
         with m.Elif(pop & ~request):
             m.d.sync += credits.eq(credits + 1)
+        if self.compact:
+            with m.If(request):
+                m.d.sync += address.eq(address + min(self.bus_bytes, INSTRUCTION_BYTES))
+                with m.If(part == self.beats - 1):
+                    m.d.sync += [part.eq(0), requested.eq(requested + 1)]
+                with m.Else():
+                    m.d.sync += part.eq(part + 1)
+            with m.If(self.stop):
+                m.d.sync += stopped.eq(1)
+            with m.If(self.start):
+                m.d.sync += [address.eq(self.base), program_count.eq(self.count),
+                             stopped.eq(0), requested.eq(0), part.eq(0), index.eq(0),
+                             collected.eq(0), have_word.eq(0)]
+            return m
         with m.If(request):
             m.d.sync += [beats_left.eq(beats_left - 1),
                          address.eq(address + min(self.bus_bytes, INSTRUCTION_BYTES))]
