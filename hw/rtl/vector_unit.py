@@ -73,13 +73,6 @@ def _latch_fields(m, start, word) -> _Fields:
                    src_is_sp, dst_start, src_start)
 
 
-def _to_int8(value):
-    """Return the low 8 bits of the int32 ``value`` saturated to [-128, 127] (no comparators:
-    the value fits when bits 7..30 all equal its sign)."""
-    sign, middle = value[31], value[7:31]
-    return Mux(sign, Mux(middle.all(), value[:8], 0x80), Mux(middle.any(), 0x7F, value[:8]))
-
-
 def _all_equal(bits):
     return bits.all() | ~bits.any()
 
@@ -345,7 +338,7 @@ class VectorUnit(wiring.Component):
         # ---- issue: walk n, then the lanes, then the pooling window; read operand rows ----
         issuing = Signal()
         params = Signal()  # VREQ's shift-row read cycle
-        n = Signal(12)
+        rows_left = f.count  # counted down as the rows' last lanes issue
         lane = Signal(range(dim))
         wy = Signal(4)
         wx = Signal(4)
@@ -370,11 +363,12 @@ class VectorUnit(wiring.Component):
             with m.If(last_in_window):
                 m.d.sync += [wy.eq(0), wx.eq(0), lane.eq(lane + 1)]
                 with m.If(lane == dim - 1):
-                    m.d.sync += [n.eq(n + 1), dst_row.eq(dst_row + f.dst_stride),
+                    m.d.sync += [rows_left.eq(rows_left - 1),
+                                 dst_row.eq(dst_row + f.dst_stride),
                                  src_row.eq(src_row + f.src_stride),
                                  window_row.eq(src_row + f.src_stride),
                                  element_row.eq(src_row + f.src_stride)]
-                    with m.If(n == f.count - 1):
+                    with m.If(rows_left == 1):
                         m.d.sync += issuing.eq(0)
                 with m.Else():
                     m.d.sync += [window_row.eq(src_row), element_row.eq(src_row)]
@@ -394,10 +388,14 @@ class VectorUnit(wiring.Component):
         row_b = data.View(data.ArrayLayout(signed(32), dim), self.acc_read_b.data)
         row_sp = data.View(data.ArrayLayout(signed(8), dim), self.sp_read.data)
         a = Signal(signed(32))  # VADD, VCLIP: the accumulator lane; VREQ: x
-        b = Signal(signed(32))  # VADD, VPOOL: the source lane; VREQ: the multiplier
+        b = Signal(signed(32), reset_less=True)  # VADD, VPOOL: the source lane; VREQ: multiplier
         r_valid, r_first, r_last = Signal(), Signal(), Signal()
+        sp_lane = row_sp[s1_lane]
+        # An int8 lane's sign extension as the flip-flops' synchronous set or reset.
         m.d.sync += [a.eq(row_a[s1_lane]),
-                     b.eq(Mux(f.src_is_sp, row_sp[s1_lane], row_b[s1_lane])),
+                     b[:8].eq(Mux(f.src_is_sp, sp_lane, row_b[s1_lane][:8])),
+                     b[8:].eq(Mux(f.src_is_sp & ~sp_lane[7], 0,
+                                  Mux(f.src_is_sp, -1, row_b[s1_lane][8:]))),
                      r_valid.eq(s1_valid), r_first.eq(s1_first), r_last.eq(s1_last)]
 
         # ---- stage 2: one lane of VADD, VCLIP or VPOOL, all as one gated add ----
@@ -419,14 +417,8 @@ class VectorUnit(wiring.Component):
         # ---- VREQ: partial products, their sum and the shift; rounding, zero point, clamp ----
         q_valid = Signal()
         m.d.sync += q_valid.eq(r_valid & f.is_req)
-        x_lo, x_hi = a[:16], a[16:].as_signed()
-        w_lo, w_hi = b[:16], b[16:].as_signed()
-        cross = Signal(signed(35))  # x_lo * w_hi + x_hi * w_lo
-        product = Signal(signed(64))
-        m.d.comb += [
-            cross.eq(x_lo * w_hi + x_hi * w_lo),
-            product.eq(Cat((x_lo * w_lo)[:32], (x_hi * w_hi)[:32]).as_signed() + (cross << 16)),
-        ]
+        product = Signal(signed(64))  # exact; Yosys maps it to four 16x16 SB_MAC16
+        m.d.comb += product.eq(a * b)
         # The shift of each lane, lane 0 first: loaded from row param + 1, rotated by one
         # lane as each lane's product is shifted.
         shifts = Signal(data.ArrayLayout(6, dim))
@@ -439,14 +431,20 @@ class VectorUnit(wiring.Component):
         over, negative = Signal(), Signal()
         m.d.sync += [doubled.eq(window), over.eq(out_of_range), negative.eq(product[63])]
         offset = doubled[1:].as_signed() + vreq.zero_point + doubled[0]  # q + zero_point
-        below = Mux(over, negative, offset < vreq.lo)
-        above = Mux(over, ~negative, offset > vreq.hi)
-        requantized = Mux(below, vreq.lo, Mux(above, vreq.hi, offset[:8]))
 
         # ---- the result row: lanes stored in turn, written after the last ----
+        # The low byte: VREQ's clamp of offset to [lo, hi], VPOOL's saturation of the
+        # result to [-128, 127] when it goes to the scratchpad, else the result's.
+        middle = result[7:31]  # all copies of the sign bit when the int32 result is an int8
+        below = Mux(q_valid, Mux(over, negative, offset < vreq.lo),
+                    to_sp & result[31] & ~middle.all())
+        above = Mux(q_valid, Mux(over, ~negative, offset > vreq.hi),
+                    to_sp & ~result[31] & middle.any())
+        low8 = Signal(8)
+        m.d.comb += low8.eq(Mux(below, Mux(q_valid, vreq.lo, -128),
+                                Mux(above, Mux(q_valid, vreq.hi, 127),
+                                    Mux(q_valid, offset[:8], result[:8]))))
         store = q_valid | (r_valid & (f.is_add | f.is_clip | (f.is_pool & r_last)))
-        low8 = Signal(8)  # the int8 result, or the low byte of the int32 one
-        m.d.comb += low8.eq(Mux(q_valid, requantized, Mux(to_sp, _to_int8(result), result[:8])))
         out = Signal(data.ArrayLayout(32, dim))
         store_lane = Signal(range(dim))
         write = Signal()
@@ -468,7 +466,7 @@ class VectorUnit(wiring.Component):
             self.busy.eq(issuing | s1_valid | r_valid | q_valid | write),
         ]
         with m.If(self.start):
-            m.d.sync += [issuing.eq(1), params.eq(vreq.opcode == Opcode.VREQ), n.eq(0),
+            m.d.sync += [issuing.eq(1), params.eq(vreq.opcode == Opcode.VREQ),
                          lane.eq(0), wy.eq(0), wx.eq(0), dst_row.eq(f.dst_start), src_row.eq(f.src_start),
                          window_row.eq(f.src_start), element_row.eq(f.src_start)]
         return m
