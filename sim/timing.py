@@ -65,12 +65,18 @@ def _gemm(i: Instruction, c: VPUConfig) -> Cost:
                 macs=i.k_count * rows * c.macs_per_cycle)
 
 
+def row_cycles(config: VPUConfig) -> int:
+    """Return the cycles a vector instruction spends per source row: 1, or ``dim`` in a
+    compact build (its vector unit computes one lane per cycle)."""
+    return config.dim if config.compact else 1
+
+
 def _rows(i: Instruction, c: VPUConfig) -> Cost:
-    return Cost(i.count + c.vector_latency)
+    return Cost(i.count * row_cycles(c) + c.vector_latency)
 
 
 def _pool(i: Instruction, c: VPUConfig) -> Cost:
-    return Cost(i.count * i.win_h * i.win_w + c.vector_latency)
+    return Cost(i.count * i.win_h * i.win_w * row_cycles(c) + c.vector_latency)
 
 
 COSTS: dict[Opcode, Callable[[Instruction, VPUConfig], Cost]] = {

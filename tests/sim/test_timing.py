@@ -50,6 +50,10 @@ def test_duration_formulas():
     assert instruction_cost(gemm, c).cycles == 2 * (8 + 12) + 16
     assert instruction_cost(gemm, c).macs == 2 * 12 * 64
     assert instruction_cost(Instruction("VPOOL", count=5, win_h=3, win_w=3), c).cycles == 47
+    compact = VPUConfig(dim=4, sp_depth=64, acc_depth=64, vector_latency=2, compact=True)
+    # one lane per cycle: dim cycles per source row
+    assert instruction_cost(Instruction("VREQ", count=5, dst_stride=1), compact).cycles == 22
+    assert instruction_cost(Instruction("VPOOL", count=5, win_h=3, win_w=3), compact).cycles == 182
     store = Instruction("STORE", y_size=4, lanes=3)
     assert instruction_cost(store, c).cycles == 24
     assert instruction_cost(store, c).dma_write_bytes == 12
