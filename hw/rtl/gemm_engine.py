@@ -28,7 +28,9 @@ class GemmEngine(wiring.Component):
 
     A compact engine (``config.compact``, a slow clock) uses the accumulator row it
     read in the next cycle, unregistered, and writes it back then, one cycle after the
-    read (the one write still in flight is forwarded), and holds row addresses in
+    read, with no forwarding: a compact VPU's accumulator writes at the falling clock
+    edge, so a read returns the row written in the same cycle
+    (`RowMemory` ``write_on_falling_edge``). It holds row addresses in
     ``sp_address_bits`` / ``acc_address_bits`` rather than 16 bits: the same results
     (in-range rows wrap alike), and each GEMM ends one cycle earlier.
 
@@ -178,8 +180,8 @@ class GemmEngine(wiring.Component):
         # The row read in cycle t is registered at the memory's output (block-RAM outputs
         # are slow) and written back in t+2. The writes of t and t+1 are not in that
         # read yet, so a result for the same row takes the newer value from them. A
-        # compact engine writes in t+1 from the memory's output; only the write of t is
-        # not in the read.
+        # compact engine writes in t+1 from the memory's output, which already holds
+        # the write of t.
         result_tag = data.View(tag_layout, array.y_tag)
         m.d.comb += [self.acc_read.addr.eq(result_tag.row), self.acc_read.en.eq(array.y_valid)]
         lanes = data.ArrayLayout(32, dim)
@@ -189,19 +191,17 @@ class GemmEngine(wiring.Component):
         m.d.sync += [pending.eq(array.y_valid), pending_tag.eq(array.y_tag),
                      pending_sum.eq(array.y)]
         new = Signal(lanes)
-        # The writes before this one: (valid, row, data), newest first.
-        history = [(Signal(name=f"written{k}"), Signal(acc_row_bits, name=f"written{k}_row"),
-                    Signal(lanes, name=f"written{k}_data")) for k in range(1 if cfg.compact else 2)]
         if cfg.compact:
             write_valid, write_tag, write_sum = pending, pending_tag, pending_sum
-            newer = history[0][0] & (history[0][1] == write_tag.row)
-            read_row = data.View(lanes, self.acc_read.data)
-            bases = [Mux(newer, history[0][2][lane], read_row[lane]) for lane in range(dim)]
+            bases = data.View(lanes, self.acc_read.data)
         else:
             write_valid = Signal()
             write_tag = Signal(tag_layout)
             write_sum = Signal(lanes)
             old = Signal(lanes)
+            # The two writes before this one: (valid, row, data), newest first.
+            history = [(Signal(name=f"written{k}"), Signal(16, name=f"written{k}_row"),
+                        Signal(lanes, name=f"written{k}_data")) for k in range(2)]
             newer = Signal()  # the write of the cycle before is to this row
             older = Signal()  # the write of two cycles before is to this row
             m.d.sync += [
@@ -209,13 +209,13 @@ class GemmEngine(wiring.Component):
                 old.eq(self.acc_read.data),
                 newer.eq(write_valid & (write_tag.row == pending_tag.row)),
                 older.eq(history[0][0] & (history[0][1] == pending_tag.row)),
+                history[0][0].eq(write_valid), history[0][1].eq(write_tag.row),
+                history[0][2].eq(new),
                 history[1][0].eq(history[0][0]), history[1][1].eq(history[0][1]),
                 history[1][2].eq(history[0][2]),
             ]
             bases = [Mux(newer, history[0][2][lane], Mux(older, history[1][2][lane], old[lane]))
                      for lane in range(dim)]
-        m.d.sync += [history[0][0].eq(write_valid), history[0][1].eq(write_tag.row),
-                     history[0][2].eq(new)]
         for lane in range(dim):
             m.d.comb += new[lane].eq(Mux(write_tag.overwrite, write_sum[lane],
                                          bases[lane] + write_sum[lane]))

@@ -13,7 +13,8 @@ def test_gemm_engine_dim4(verilator_design, run_dir, compact):
     config = VPUConfig(dim=4, sp_depth=64, acc_depth=64, compact=compact)
     design = verilator_design(GemmEngine(config), "gemm_engine")
     design.check(BENCH, parameters={"dim": 4, "sp_depth": 64, "acc_depth": 64,
-                                    "instructions": 40, "seed": 9}, work_dir=run_dir)
+                                    "compact": compact, "instructions": 40, "seed": 9},
+                 work_dir=run_dir)
 
 
 @pytest.mark.slow
@@ -23,4 +24,5 @@ def test_gemm_engine_sweep(verilator_design, run_dir, dim, sp_depth, acc_depth, 
     config = VPUConfig(dim=dim, sp_depth=sp_depth, acc_depth=acc_depth, compact=compact)
     design = verilator_design(GemmEngine(config), "gemm_engine")
     design.check(BENCH, parameters={"dim": dim, "sp_depth": sp_depth, "acc_depth": acc_depth,
-                                    "instructions": 80, "seed": dim}, work_dir=run_dir)
+                                    "compact": compact, "instructions": 80, "seed": dim},
+                 work_dir=run_dir)

@@ -1,6 +1,6 @@
 """Bench for `GemmEngine`: random GEMM loop nests against ``kiln.sim.gemm``.
 
-Parameters: ``dim``, ``sp_depth``, ``acc_depth`` (matching the build),
+Parameters: ``dim``, ``sp_depth``, ``acc_depth``, ``compact`` (matching the build),
 ``instructions``, ``seed``.
 
 The bench owns the scratchpad (input and weight read ports) and the
@@ -24,6 +24,19 @@ from kiln.sim.cocotb.row_memory_model import MemoryClock, RowMemoryModel
 from kiln.sim.errors import SimulationError
 from kiln.sim.gemm import execute_gemm
 from kiln.sim.state import VpuState
+
+
+class FallingEdgeWriteModel(RowMemoryModel):
+    """A compact VPU's accumulator (`RowMemory` ``write_on_falling_edge``): a read returns
+    the row written in the same cycle."""
+
+    def sample(self) -> None:
+        """Take the write offered for the coming rising edge, then the reads."""
+        reads, self.reads = self.reads, []
+        super().sample()
+        self.reads, write, self.write = reads, self.write, None
+        super().sample()
+        self.write = write
 
 
 def corner_int8(rng, shape) -> np.ndarray:
@@ -68,7 +81,8 @@ async def random_gemms_match_simulator(dut):
     offsets = rng.integers(-1000, 1000, size=near_limits.shape)
     golden.accumulator[:] = (near_limits - offsets).astype(np.int32)  # wraps past the limits
     sp = RowMemoryModel(dut, golden.scratchpad.copy(), ["input_read__", "weight_read__"])
-    acc = RowMemoryModel(dut, golden.accumulator.copy(), ["acc_read__"], "acc_write__")
+    memory = FallingEdgeWriteModel if p.get("compact") else RowMemoryModel
+    acc = memory(dut, golden.accumulator.copy(), ["acc_read__"], "acc_write__")
     clock = MemoryClock(dut, [sp, acc])
     macs = [0]
     clock.probes.append(lambda: macs.__setitem__(0, macs[0] + int(dut.macs.value)))
