@@ -109,9 +109,10 @@ class BoardDram(wiring.Component):
 
     The VPU port follows ``kiln.hw.rtl.ports.DramPort``: one beat of ``bus_bytes``
     bytes per request, reads answered in order two cycles after they are taken (the
-    RAM's read, then a register). Addresses wrap modulo ``size_bytes``. The host port
-    has priority: while it reads or writes, the VPU port is not ready. ``memory`` is
-    one of DRAM_MEMORIES: block RAM, or the iCE40UP5K's SPRAMs (4-byte bus only).
+    block RAM's read, then a register) or, from SPRAM, one cycle after. Addresses
+    wrap modulo ``size_bytes``. The host port has priority: while it reads or writes,
+    the VPU port is not ready. ``memory`` is one of DRAM_MEMORIES: block RAM, or the
+    iCE40UP5K's SPRAMs (4-byte bus only).
 
     Ports:
         vpu (In, DramPort(bus_bytes)): the VPU's memory port.
@@ -167,12 +168,15 @@ class BoardDram(wiring.Component):
                 rows.w_data.eq(self.vpu.req_wdata),
                 rows.w_en.eq(Mux(vpu_taken & self.vpu.req_we, self.vpu.req_wmask, 0)),
             ]
-        # Read data is registered once more off the RAMs' outputs (slow, and muxed
-        # across the RAMs that make up the depth), so the VPU sees it two cycles after.
+        # Block-RAM read data is registered once more off the RAMs' outputs (slow, and
+        # muxed across the RAMs that make up the depth), so the VPU sees it two cycles
+        # after; the SPRAMs' registered outputs go to the VPU directly, one cycle after.
         read_taken = Signal()
-        m.d.sync += [read_taken.eq(vpu_taken & ~self.vpu.req_we),
-                     self.vpu.resp_valid.eq(read_taken),
-                     self.vpu.resp_rdata.eq(rows.r_data)]
+        m.d.sync += read_taken.eq(vpu_taken & ~self.vpu.req_we)
+        if self.memory == "spram":
+            m.d.comb += [self.vpu.resp_valid.eq(read_taken), self.vpu.resp_rdata.eq(rows.r_data)]
+        else:
+            m.d.sync += [self.vpu.resp_valid.eq(read_taken), self.vpu.resp_rdata.eq(rows.r_data)]
         if lane_bits:
             m.d.sync += read_lane.eq(host_lane)
             m.d.comb += self.host.r_data.eq(rows.r_data.word_select(read_lane, 8))
