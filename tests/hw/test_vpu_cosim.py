@@ -122,36 +122,39 @@ def test_dma_round_trips(seed, ready, latency):
         np.testing.assert_array_equal(again.dram, result.rtl.dram)
 
 
-def _run(instructions, max_cycles=100_000):
+def _run(instructions, config=SMALL, max_cycles=100_000):
     dram = np.zeros(4096, dtype=np.uint8)
     image = np.frombuffer(isa.encode_program(instructions), dtype=np.uint8)
     dram[:image.size] = image
-    return cosim.run_rtl(SMALL, dram, 0, len(instructions), max_cycles=max_cycles)
+    return cosim.run_rtl(config, dram, 0, len(instructions), max_cycles=max_cycles)
 
 
-def test_watchdog_stops_a_long_program():
+@pytest.mark.parametrize("config", [SMALL, ICEBREAKER], ids=["small", "icebreaker"])
+def test_watchdog_stops_a_long_program(config):
     slow = Instruction(Opcode.LOAD, mem="sp", dst=0, dram=1024, y_size=200, x_size=1,
                        y_stride=4, lanes=0)
     with pytest.raises(WatchdogError, match=r"ran \d+ cycles, retired 0 instructions.*is 0"):
-        _run([slow, Instruction(Opcode.FINISH)], max_cycles=60)
+        _run([slow, Instruction(Opcode.FINISH)], config, max_cycles=60)
 
 
-def test_deadlock_names_the_waiting_instruction():
+@pytest.mark.parametrize("config", [SMALL, ICEBREAKER], ids=["small", "icebreaker"])
+def test_deadlock_names_the_waiting_instruction(config):
     load = Instruction(Opcode.LOAD, mem="sp", dst=0, dram=1024, y_size=1, x_size=1)
     waits = Instruction(Opcode.GEMM, pop_prev=1, acc=0, inp=0, wgt=0)
     with pytest.raises(RtlSimulationError, match="DEADLOCK at instruction 1"):
-        _run([load, waits, Instruction(Opcode.FINISH)])
+        _run([load, waits, Instruction(Opcode.FINISH)], config)
 
 
-def test_illegal_opcode_and_missing_finish():
+@pytest.mark.parametrize("config", [SMALL, ICEBREAKER], ids=["small", "icebreaker"])
+def test_illegal_opcode_and_missing_finish(config):
     load = Instruction(Opcode.LOAD, mem="sp", dst=0, dram=1024, y_size=1, x_size=1)
     dram = np.zeros(4096, dtype=np.uint8)
     dram[:16] = np.frombuffer(isa.encode_program([load]), dtype=np.uint8)
     dram[16] = 9  # opcode 9 is illegal
     with pytest.raises(RtlSimulationError, match="ILLEGAL_OPCODE at instruction 1"):
-        cosim.run_rtl(SMALL, dram, 0, 2)
+        cosim.run_rtl(config, dram, 0, 2)
     with pytest.raises(RtlSimulationError, match="NO_FINISH at instruction 0"):
-        cosim.run_rtl(SMALL, dram, 0, 1)
+        cosim.run_rtl(config, dram, 0, 1)
 
 
 def test_mismatch_names_address_and_store(monkeypatch):
