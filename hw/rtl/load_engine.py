@@ -308,10 +308,10 @@ class LoadEngine(wiring.Component):
             request.eq(self.dram.req_valid & self.dram.req_ready),
             elements.w_en.eq(Mux(is_pad, issuing & elements.w_rdy, request & (beat == 0))),
             self.read_bytes.eq(Mux(request & (beat == 0), element_bytes, 0)),
-            advance.eq(Mux(is_pad, elements.w_en, request & (beat == total_beats - 1))),
+            advance.eq(Mux(is_pad, elements.w_en, request & (beat + 1 == total_beats))),
         ]
         # One adder walks the block: the next element of the row, or the next row.
-        row_end = x == width - 1
+        row_end = x + 1 == width
         next_address = Signal(DRAM_ADDRESS_BITS)
         m.d.comb += next_address.eq(Mux(row_end, row_address, address)
                                     + Mux(row_end, load.y_stride, load.x_stride))
@@ -320,13 +320,12 @@ class LoadEngine(wiring.Component):
         with m.If(advance):
             with m.If(row_end):
                 m.d.sync += x.eq(0)
-                with m.If(y == height - 1):
+                with m.If(y + 1 == height):
                     m.d.sync += issuing.eq(0)
                 m.d.sync += y.eq(y + 1)
+                # (A padding row leaves address at row_address: it never moved.)
                 with m.If(~pad_row):
                     m.d.sync += [row_address.eq(next_address), address.eq(next_address)]
-                with m.Else():
-                    m.d.sync += address.eq(row_address)
             with m.Else():
                 m.d.sync += x.eq(x + 1)
                 with m.If(~is_pad):
@@ -336,7 +335,7 @@ class LoadEngine(wiring.Component):
         head = data.View(descriptor_layout, elements.r_data)
         gathered = Signal(range(self.max_beats))  # beats of the head element already taken
         head_beats = (head.offset + element_bytes + bus - 1) >> bus_shift
-        last_beat = gathered == head_beats - 1
+        last_beat = gathered + 1 == head_beats
         # Byte i of ``rotated`` is byte (i + offset) mod bus of the beat: one stage of
         # 2:1 multiplexers per offset bit.
         rotated = beats.r_data

@@ -235,11 +235,11 @@ class StoreEngine(wiring.Component):
         with m.Elif(last_taken):
             m.d.sync += have.eq(0)
         with m.If(read):
-            m.d.sync += [fetched.eq(1), fetched_last.eq(x == store.x_size - 1),
+            m.d.sync += [fetched.eq(1), fetched_last.eq(x + 1 == store.x_size),
                          on_chip_row.eq(on_chip_row + 1)]
-            with m.If(x == store.x_size - 1):
+            with m.If(x + 1 == store.x_size):
                 m.d.sync += [x.eq(0), y.eq(y + 1)]
-                with m.If(y == store.y_size - 1):
+                with m.If(y + 1 == store.y_size):
                     m.d.sync += remaining.eq(0)
             with m.Else():
                 m.d.sync += x.eq(x + 1)
