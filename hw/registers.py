@@ -4,7 +4,9 @@ All registers are 32 bits wide at word-aligned byte offsets from the CSR base;
 64-bit counters are a LO/HI pair (read LO first: reading LO latches HI). On
 compact builds (``VPUConfig.compact``, iCE40) these counters are
 ``VPUConfig.counter_bits`` = 32 bits wide: they wrap at 2**32 and their HI
-registers read 0.
+registers read 0; and every counter but CYCLES lags the run by up to 11 cycles
+while it is in progress (STATUS shows DONE or ERROR once they are exact, 12
+cycles after the run ends).
 A host runs a program by writing PROGRAM_ADDRESS and PROGRAM_COUNT, then
 CONTROL.START; it polls STATUS until DONE or ERROR. Counters and ERROR_* are
 cleared when a run starts and hold their values after it ends.

@@ -28,6 +28,13 @@ class ControlRegisters(wiring.Component):
     port) latches the HI word, so LO then HI read one value; at 32 bits (compact
     builds) they wrap and their HI registers read 0.
 
+    A compact build keeps every counter but CYCLES in a block RAM: one counter per
+    cycle, in turn, adds what it counted since its last turn (a few bits per counter,
+    in flip-flops), so while a run is in progress those counters read up to 11
+    cycles behind; STATUS keeps BUSY and shows DONE or ERROR
+    12 cycles after the run ends, when they are exact. START and CLEAR still zero
+    them at once.
+
     Ports:
         csr (Out RegisterPort): the host's register port.
         start (Out, 1): CONTROL.START was written while idle (one-cycle pulse).
@@ -36,7 +43,8 @@ class ControlRegisters(wiring.Component):
         running, done, error (In, 1): STATUS bits BUSY, DONE, ERROR.
         error_code (In, 8), error_index (In, 32): ERROR_CODE, ERROR_INDEX.
         retired (In, 2): instructions retired this cycle (0..3).
-        macs, read_bytes, write_bytes (In, 16): counter increments this cycle.
+        macs, read_bytes, write_bytes (In, 16): counter increments this cycle (at most
+            dim**2 MACs and acc_row_bytes bytes: a compact build counts no more).
         busy_load, busy_compute, busy_store (In, 1): an engine executes this cycle.
         stall_load, stall_compute, stall_store, stall_fetch (In, 1): a unit stalls.
         cycles (Out, config.counter_bits): the CYCLES counter (the watchdog compares
