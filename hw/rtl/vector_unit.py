@@ -74,6 +74,7 @@ def _latch_fields(m, start, word) -> _Fields:
 
 
 def _all_equal(bits):
+    """Return whether every bit of ``bits`` has the same value."""
     return bits.all() | ~bits.any()
 
 
@@ -102,6 +103,7 @@ def _shifted_window(m, product, shift):
         bits, base = stage, keep
     return bits.as_signed(), Cat(*flags).any()
 
+
 #: Cycles from a source row's read to its result's write for VADD, VCLIP and VPOOL: the
 #: row memory's read cycle, a register on its output (block-RAM outputs are slow), the
 #: add, clip or pooling step into a result register, then the int8 saturation and write.
@@ -112,12 +114,13 @@ ROW_LATENCY = 3
 #: round and zero point, clamp, then write.
 VREQ_LATENCY = 7
 #: The same for the compact variant's VREQ: read, one lane's operands registered, its
-#: partial products, their sum and the shift, rounding, zero point and clamp, then write.
+#: product (unregistered SB_MAC16s: the iCE40 build runs at 12 MHz) and the shift into
+#: a register, the rounding, zero point and clamp into the result row, then the write.
 COMPACT_VREQ_LATENCY = 4
 
 
 def busy_cycles(instruction, config) -> int:
-    """Return the cycles `VectorUnit` is busy with the vector ``instruction`` (an
+    """Return the cycles `VectorUnit` is busy with the vector ``instruction`` (a
     `kiln.hw.isa.Instruction`): one per source row (VPOOL: per window row), ``dim`` per
     source row in the compact variant, plus the pipeline (VREQ: and its parameter read)."""
     rows = instruction.count
@@ -128,6 +131,7 @@ def busy_cycles(instruction, config) -> int:
     if instruction.opcode != Opcode.VREQ:
         return rows + ROW_LATENCY
     return rows + 1 + (COMPACT_VREQ_LATENCY if config.compact else VREQ_LATENCY)
+
 
 class VectorUnit(wiring.Component):
     """Execute one vector instruction (VADD, VCLIP, VREQ or VPOOL), one source row per cycle.
@@ -143,6 +147,17 @@ class VectorUnit(wiring.Component):
     32-bit wrapping adds, exact 64-bit requantize products with round-half-up
     arithmetic shifts, saturation only where the ISA says so. ``busy`` is therefore
     high for (source rows) + ROW_LATENCY cycles, VREQ (source rows) + 1 + VREQ_LATENCY.
+
+    With ``config.compact`` (iCE40) one 32-bit datapath computes one lane per cycle:
+    each source row is read ``dim`` times, once per lane in order (VPOOL walks each
+    output's window once per lane), so a row takes ``dim`` cycles. VADD, VCLIP and VPOOL
+    are one gated add; VREQ reads its shift row in one cycle (its multiplier row is read
+    again with every source row), then takes an exact 32x32-bit product (four SB_MAC16)
+    and a left shifter that keeps only the 10 bits the int8 clamp needs plus an
+    out-of-range flag, then rounds, adds the zero point and clamps. Lane results fill a
+    result row, written after its last lane. ``busy`` is high for dim x (source rows) +
+    ROW_LATENCY cycles, VREQ dim x (source rows) + 1 + COMPACT_VREQ_LATENCY
+    (`busy_cycles`).
 
     Ports:
         start (In, 1): begin executing ``instruction`` at this edge.
@@ -343,7 +358,7 @@ class VectorUnit(wiring.Component):
         wy = Signal(4)
         wx = Signal(4)
         dst_row = Signal(16)
-        src_row = Signal(16)      # src + n * src_stride
+        src_row = Signal(16)      # src + n * src_stride, n = count - rows_left
         window_row = Signal(16)   # ... + wy * win_stride_h
         element_row = Signal(16)  # ... + wx * win_stride_w
         first = (wy == 0) & (wx == 0)
@@ -414,7 +429,7 @@ class VectorUnit(wiring.Component):
         with m.If(r_valid & f.is_pool):
             m.d.sync += pooled.eq(result)
 
-        # ---- VREQ: partial products, their sum and the shift; rounding, zero point, clamp ----
+        # ---- VREQ: the product and the shift; then rounding, zero point and clamp ----
         q_valid = Signal()
         m.d.sync += q_valid.eq(r_valid & f.is_req)
         product = Signal(signed(64))  # exact; Yosys maps it to four 16x16 SB_MAC16
