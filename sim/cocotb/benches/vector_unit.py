@@ -218,7 +218,6 @@ async def requantize_corners(dut):
             await tb.run(i)
 
 
-
 def near_window(rng, shift: int, multipliers: np.ndarray) -> np.ndarray:
     """Return int32 x per lane with x * multiplier ~ +-2**(shift + 3 .. shift + 11), where
     the result after the shift is near the int8 range and rounding and saturation decide
