@@ -195,7 +195,8 @@ class StoreEngine(wiring.Component):
         # Byte i of beat k is byte (k * bus + i - offset) of the element: from the
         # window's lowest beat, or for i < offset from the previous one. The pair is
         # shifted up by offset bytes, one stage of 2:1 multiplexers per offset bit.
-        current = window[:8 * bus] if row_bytes >= bus else window
+        current = Signal(8 * bus)  # (zero-extended when a row is narrower than the bus)
+        m.d.comb += current.eq(window)
         pair = Cat(previous, current)
         for bit in range(bus_shift):
             step = 8 << bit
