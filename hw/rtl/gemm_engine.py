@@ -26,10 +26,10 @@ class GemmEngine(wiring.Component):
     cycles after it was read), and only while at most one other tile is pending, so
     weights are never overwritten in use.
 
-    A compact engine (``config.compact``, a slow clock) uses the accumulator row it
-    read in the next cycle, unregistered, and writes it back then, one cycle after the
-    read, with no forwarding: a compact VPU's accumulator writes at the falling clock
-    edge, so a read returns the row written in the same cycle
+    A compact engine (``config.compact``, a slow clock) reads a result's accumulator
+    row in the cycle before the result leaves the array and writes it back, added,
+    in the cycle it leaves, with no forwarding: a compact VPU's accumulator writes at
+    the falling clock edge, so a read returns the row written in the same cycle
     (`RowMemory` ``write_on_falling_edge``). It holds row addresses in
     ``sp_address_bits`` / ``acc_address_bits`` rather than 16 bits: the same results
     (in-range rows wrap alike), and each GEMM ends one cycle earlier.
@@ -180,21 +180,27 @@ class GemmEngine(wiring.Component):
         # The row read in cycle t is registered at the memory's output (block-RAM outputs
         # are slow) and written back in t+2. The writes of t and t+1 are not in that
         # read yet, so a result for the same row takes the newer value from them. A
-        # compact engine writes in t+1 from the memory's output, which already holds
-        # the write of t.
-        result_tag = data.View(tag_layout, array.y_tag)
-        m.d.comb += [self.acc_read.addr.eq(result_tag.row), self.acc_read.en.eq(array.y_valid)]
+        # compact engine reads a result's row in the cycle before it leaves the array
+        # and writes it back as it leaves; the memory's output already holds the write
+        # of the cycle before.
         lanes = data.ArrayLayout(32, dim)
-        pending = Signal()
-        pending_tag = Signal(tag_layout)
-        pending_sum = Signal(lanes)
-        m.d.sync += [pending.eq(array.y_valid), pending_tag.eq(array.y_tag),
-                     pending_sum.eq(array.y)]
         new = Signal(lanes)
         if cfg.compact:
-            write_valid, write_tag, write_sum = pending, pending_tag, pending_sum
+            early_tag = data.View(tag_layout, array.y_tag_next)
+            m.d.comb += [self.acc_read.addr.eq(early_tag.row),
+                         self.acc_read.en.eq(array.y_valid_next)]
+            write_valid, write_tag, write_sum = (array.y_valid, data.View(tag_layout, array.y_tag),
+                                                 array.y)
             bases = data.View(lanes, self.acc_read.data)
         else:
+            result_tag = data.View(tag_layout, array.y_tag)
+            m.d.comb += [self.acc_read.addr.eq(result_tag.row),
+                         self.acc_read.en.eq(array.y_valid)]
+            pending = Signal()
+            pending_tag = Signal(tag_layout)
+            pending_sum = Signal(lanes)
+            m.d.sync += [pending.eq(array.y_valid), pending_tag.eq(array.y_tag),
+                         pending_sum.eq(array.y)]
             write_valid = Signal()
             write_tag = Signal(tag_layout)
             write_sum = Signal(lanes)

@@ -37,6 +37,8 @@ class SystolicArray(wiring.Component):
         y (Out, DIM x signed 32): result row.
         y_valid (Out, 1): ``y`` holds a result this cycle.
         y_tag (Out, tag_width): the tag of the row ``y`` belongs to.
+        y_valid_next, y_tag_next (Out, 1 / tag_width): what ``y_valid`` and ``y_tag`` show
+            in the next cycle (to read a row's accumulator one cycle ahead).
     """
 
     def __init__(self, dim: int, tag_width: int = 1):
@@ -56,6 +58,8 @@ class SystolicArray(wiring.Component):
             "y": Out(data.ArrayLayout(PARTIAL_SUM, dim)),
             "y_valid": Out(1),
             "y_tag": Out(tag_width),
+            "y_valid_next": Out(1),
+            "y_tag_next": Out(tag_width),
         })
 
     def elaborate(self, platform):
@@ -99,6 +103,7 @@ class SystolicArray(wiring.Component):
 
         valid, tag = self.x_valid, self.x_tag
         for stage in range(array_latency(dim)):
+            m.d.comb += [self.y_valid_next.eq(valid), self.y_tag_next.eq(tag)]
             valid_next = Signal(name=f"valid_{stage}")
             tag_next = Signal(self.tag_width, name=f"tag_{stage}")
             m.d.sync += [valid_next.eq(valid), tag_next.eq(tag)]
