@@ -8,7 +8,8 @@ from .ports import DRAM_ADDRESS_BITS, DramPort
 
 
 class DramArbiter(wiring.Component):
-    """Round-robin arbiter from ``masters`` DRAM ports onto one, registered on both sides.
+    """Round-robin arbiter from ``masters`` DRAM ports onto one, registered on both sides
+    (with ``compact``: only the grant is registered).
 
     Each master's requests enter a two-entry request buffer (``req_ready`` is the
     buffer's "not full", a register), and the request granted goes into an output
@@ -30,7 +31,9 @@ class DramArbiter(wiring.Component):
     its ``req_ready``. Each cycle the granted master's request is not offered or is
     taken, the grant moves to the first master after it, in round-robin order, that
     offers a request (staying if none other does); a master not granted waits at
-    least one cycle. ``pending`` is always 0.
+    least one cycle. ``pending`` is always 0. A master's ``req_valid`` must not
+    depend on its ``req_ready`` (none of the VPU's does). ``max_reads`` of
+    ``dram_latency + 2`` keeps one read per cycle going.
 
     Ports:
         master[i] (In DramPort(bus_bytes)): the i-th master's port (i = 0 .. masters-1).
