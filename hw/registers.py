@@ -1,15 +1,16 @@
 """The VPU's memory-mapped control and status registers (CSRs).
 
 All registers are 32 bits wide at word-aligned byte offsets from the CSR base;
-64-bit counters are a LO/HI pair (read LO first: reading LO latches HI). On
-compact builds (``VPUConfig.compact``, iCE40) these counters are
-``VPUConfig.counter_bits`` = 32 bits wide: they wrap at 2**32 and their HI
-registers read 0; and every counter but CYCLES lags the run by up to 11 cycles
-while it is in progress (STATUS shows DONE or ERROR once they are exact, 12
-cycles after the run ends).
+64-bit counters are a LO/HI pair (read LO first: reading LO latches HI).
 A host runs a program by writing PROGRAM_ADDRESS and PROGRAM_COUNT, then
 CONTROL.START; it polls STATUS until DONE or ERROR. Counters and ERROR_* are
 cleared when a run starts and hold their values after it ends.
+
+Compact builds (``VPUConfig.compact``, iCE40) differ in three ways: the 64-bit
+counters are ``VPUConfig.counter_bits`` = 32 bits wide (they wrap at 2**32 and
+their HI registers read 0); every counter but CYCLES lags a run in progress by up
+to 11 cycles (STATUS shows DONE or ERROR once they are exact, 12 cycles after the
+run ends); and ERROR_INDEX holds the instruction index modulo 2**16.
 """
 
 from __future__ import annotations
@@ -70,8 +71,7 @@ REGISTERS: tuple[Register, ...] = (
              "clear DONE, ERROR and the counters (both self-clearing)"),
     Register("STATUS", 0x04, Access.RO, 3, "bit 0 BUSY, bit 1 DONE, bit 2 ERROR"),
     Register("ERROR_CODE", 0x08, Access.RO, 8, "ErrorCode of the last run"),
-    Register("ERROR_INDEX", 0x0C, Access.RO, 32, "instruction index at fault "
-             "(modulo 2**16 on compact builds)"),
+    Register("ERROR_INDEX", 0x0C, Access.RO, 32, "instruction index at fault"),
     Register("PROGRAM_ADDRESS", 0x10, Access.RW, 32, "DRAM byte address of instruction 0"),
     Register("PROGRAM_COUNT", 0x14, Access.RW, 32, "instructions the fetch unit may read"),
     Register("WATCHDOG", 0x18, Access.RW, 32, "stop with TIMEOUT after this many cycles "
@@ -81,14 +81,14 @@ REGISTERS: tuple[Register, ...] = (
     Register("CONFIG_ACC_DEPTH", 0x24, Access.RO, 17, "VPUConfig.acc_depth (rows)"),
     Register("RETIRED", 0x28, Access.RO, 32, "instructions retired (FINISH included)"),
     Register("CYCLES_LO", 0x40, Access.RO, 32, "cycles from START to done, low word"),
-    Register("CYCLES_HI", 0x44, Access.RO, 32, "high word (0 on compact builds)"),
+    Register("CYCLES_HI", 0x44, Access.RO, 32, "high word"),
     Register("MACS_LO", 0x48, Access.RO, 32, "GEMM multiply-accumulates "
              "(k_count*o_count*i_count*dim**2 per GEMM), low word"),
-    Register("MACS_HI", 0x4C, Access.RO, 32, "high word (0 on compact builds)"),
+    Register("MACS_HI", 0x4C, Access.RO, 32, "high word"),
     Register("DMA_READ_BYTES_LO", 0x50, Access.RO, 32, "DRAM bytes read by LOAD, low word"),
-    Register("DMA_READ_BYTES_HI", 0x54, Access.RO, 32, "high word (0 on compact builds)"),
+    Register("DMA_READ_BYTES_HI", 0x54, Access.RO, 32, "high word"),
     Register("DMA_WRITE_BYTES_LO", 0x58, Access.RO, 32, "DRAM bytes written by STORE, low word"),
-    Register("DMA_WRITE_BYTES_HI", 0x5C, Access.RO, 32, "high word (0 on compact builds)"),
+    Register("DMA_WRITE_BYTES_HI", 0x5C, Access.RO, 32, "high word"),
     Register("BUSY_LOAD", 0x60, Access.RO, 32, "cycles the load engine executed an instruction"),
     Register("BUSY_COMPUTE", 0x64, Access.RO, 32, "cycles the compute engine executed one"),
     Register("BUSY_STORE", 0x68, Access.RO, 32, "cycles the store engine executed one"),
