@@ -38,9 +38,10 @@ def reserved_mask(opcode: Opcode) -> int:
 
 
 def queue_bits(queue: Queue) -> tuple[tuple[int, int], ...]:
-    """Return the (offset, width) runs of the instruction bits that ``queue``'s engine and
-    sequencer read: the fields and token flags of its opcodes, and the opcode when the
-    queue takes more than one. A compact VPU holds only these bits in the queue."""
+    """Return the (offset, width) runs of the instruction bits an instruction of ``queue``
+    can set: the fields and token flags of its opcodes, and the opcode when the queue
+    takes more than one (the rest are 0 in every legal instruction, or unread). A
+    compact VPU holds only these bits in the queue."""
     formats = [fmt for fmt in FORMATS.values() if fmt.queue is queue]
     used = OPCODE_FIELD.mask if len(formats) > 1 else 0
     for fmt in formats:

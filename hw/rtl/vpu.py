@@ -38,9 +38,10 @@ class VPU(wiring.Component):
     queue's sequencer takes it, and a STORE retires once its writes have left the
     DRAM arbiter.
 
-    A compact VPU (``config.compact``) queues only the instruction bits each engine
-    reads, numbers instructions with 16 bits (ERROR_INDEX is the index modulo 2**16)
-    and names the oldest instruction not retired in the cycle of a TIMEOUT.
+    A compact VPU (``config.compact``) queues only the instruction bits each queue's
+    instructions can set, numbers instructions with 16 bits (ERROR_INDEX is the index
+    modulo 2**16; past 2**16 instructions a TIMEOUT or DEADLOCK may name a younger
+    one) and finds the oldest instruction not retired in the cycle of the error.
 
     Ports (see docs/rtl.md; clock ``clk``, synchronous reset ``rst``):
         csr (Out RegisterPort): the memory-mapped register port (kiln.hw.registers).
