@@ -197,9 +197,12 @@ def vpu_parts(config) -> dict:
             "load engine": lambda: LoadEngine(config, depth),
             "GEMM engine + array": lambda: GemmEngine(config),
             "control registers": lambda: ControlRegisters(config),
-            "DRAM arbiter": lambda: DramArbiter(config.dram_bus_bytes, 3, 2 * depth),
+            "DRAM arbiter": lambda: DramArbiter(
+                config.dram_bus_bytes, 3,
+                config.dram_latency + 2 if config.compact else 2 * depth, compact=config.compact),
             "store engine": lambda: StoreEngine(config),
-            "instruction fetch": lambda: InstructionFetch(config.dram_bus_bytes, depth)}
+            "instruction fetch": lambda: InstructionFetch(config.dram_bus_bytes, depth,
+                                                          compact=config.compact)}
 
 
 def synthesise_part(family: str, component, workdir: Path, dsp: bool) -> dict[str, int]:

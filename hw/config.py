@@ -49,15 +49,18 @@ class VPUConfig:
         dram_latency: cycles from a DMA request to its first beat (once per LOAD/STORE
             and once for the first instruction fetch).
         load_queue_depth, compute_queue_depth, store_queue_depth: instruction slots in
-            each command queue between the fetch unit and its engine.
+            each command queue between the fetch unit and its engine (``compact``: the
+            instruction the engine executes holds one of them until it completes).
         token_queue_depth: capacity of each of the four dependency-token FIFOs.
         vector_latency: pipeline cycles added to every vector instruction.
         clock_mhz: the VPU clock in MHz (used for traces and throughput figures only).
         compact: build the RTL's small variants, for iCE40-class FPGAs: the vector unit
-            shares one requantizer among its lanes, DMA and fetch buffers sit in block
-            RAM, the DRAM arbiter has no request buffers and the performance counters
-            are 32 bits wide (the HI words read 0). Results stay bit-identical to the
-            ISA simulator's; cycle counts differ (docs/rtl.md, "Compact variant").
+            computes one lane per cycle (``dim`` cycles per row), DMA and fetch buffers
+            sit in block RAM, the DRAM arbiter has no request buffers, a queue's last
+            slot is its sequencer, instruction indices are 16 bits and the performance
+            counters 32 bits wide (the HI words read 0). Results stay bit-identical to
+            the ISA simulator's, which models the same queue slots and counter widths;
+            cycle counts differ (docs/rtl.md, "Compact variant").
     """
 
     dim: int = 8

@@ -176,7 +176,9 @@ class Pipeline:
             return True
         queue = instr.queue.value
         engine = self.engines[queue]
-        if len(engine.queue) >= self.config.queue_depth(queue):
+        # A compact VPU's queue slots include the one its engine executes from.
+        held = len(engine.queue) + (self.config.compact and engine.current is not None)
+        if held >= self.config.queue_depth(queue):
             return False
         if now > self.fetch_at:
             self.counters["stall_fetch"] += now - self.fetch_at

@@ -57,6 +57,12 @@ class QueueSequencer(wiring.Component):
     for every token it pushes, push them and retire it in the same cycle, ready to
     take the next instruction (which the engine starts one cycle after the retire).
 
+    With ``slot`` (compact VPUs) the sequencer is the queue's last slot: it takes the
+    head whenever it holds no instruction, without waiting for tokens, and holds it
+    (``waiting``) until its tokens are there; the engine starts it one cycle after
+    they are popped. An instruction waiting or executing thus occupies the queue's
+    one slot, as the ISA simulator counts it for compact configurations.
+
     Ports:
         head (In, 128): the instruction at the head of the command queue.
         head_index (In, index_bits): its index in the program (modulo 2**index_bits).
@@ -74,10 +80,16 @@ class QueueSequencer(wiring.Component):
         retire (Out, 1): the instruction completed at this edge (tokens pushed).
         running (Out, 1): an instruction was taken and has not retired.
         stall (Out, 1): waiting for a token to pop or for room to push one.
+        waiting (Out, 1; ``slot`` only): an instruction is held, its tokens not yet popped.
+        flush (In, 1; ``slot`` only): drop a waiting instruction (the run stopped).
     """
 
-    def __init__(self, index_bits: int = 32):
-        super().__init__({
+    def __init__(self, index_bits: int = 32, slot: bool = False):
+        self.slot = slot
+        members = {}
+        if slot:
+            members = {"waiting": Out(1), "flush": In(1)}
+        super().__init__({**members,
             "head": In(INSTRUCTION_BITS), "head_index": In(index_bits), "head_valid": In(1),
             "head_pop": Out(1),
             "prev_can_pop": In(1), "next_can_pop": In(1), "pop_prev": Out(1), "pop_next": Out(1),
@@ -91,6 +103,8 @@ class QueueSequencer(wiring.Component):
         m = Module()
         started = Signal()  # the cycle after start: engine_busy is already high
         word = Signal(INSTRUCTION_BITS)  # the instruction taken last
+        if self.slot:
+            return self._elaborate_slot(m, started, word)
         wants_pop_prev, wants_pop_next = (_token_flag(self.head, "pop_prev"),
                                           _token_flag(self.head, "pop_next"))
         wants_push_prev, wants_push_next = (_token_flag(word, "push_prev"),
@@ -118,6 +132,41 @@ class QueueSequencer(wiring.Component):
         m.d.sync += [self.start.eq(take), started.eq(self.start)]
         with m.If(take):
             m.d.sync += [self.running.eq(1), word.eq(self.head), self.index.eq(self.head_index)]
+        with m.Elif(self.retire):
+            m.d.sync += self.running.eq(0)
+        return m
+
+    def _elaborate_slot(self, m, started, word):
+        # The queue's last slot: the head is taken as soon as the slot is free, then
+        # waits here for its tokens (``waiting``); ``flush`` empties a waiting slot.
+        wants_pop_prev, wants_pop_next = (_token_flag(word, "pop_prev"),
+                                          _token_flag(word, "pop_next"))
+        wants_push_prev, wants_push_next = (_token_flag(word, "push_prev"),
+                                            _token_flag(word, "push_next"))
+        tokens_ready = ((~wants_pop_prev | self.prev_can_pop)
+                        & (~wants_pop_next | self.next_can_pop))
+        room_ready = ((~wants_push_prev | self.prev_can_push)
+                      & (~wants_push_next | self.next_can_push))
+        finished = self.running & ~self.start & ~started & ~self.engine_busy
+        take = Signal()
+        m.d.comb += [
+            self.retire.eq(finished & room_ready),
+            self.push_prev.eq(self.retire & wants_push_prev),
+            self.push_next.eq(self.retire & wants_push_next),
+            self.head_pop.eq(self.head_valid & ~self.waiting & ~self.running),
+            take.eq(self.waiting & tokens_ready & ~self.flush),
+            self.pop_prev.eq(take & wants_pop_prev),
+            self.pop_next.eq(take & wants_pop_next),
+            self.stall.eq((self.waiting & ~tokens_ready) | (finished & ~room_ready)),
+            self.instruction.eq(word),
+        ]
+        m.d.sync += [self.start.eq(take), started.eq(self.start)]
+        with m.If(self.head_pop):
+            m.d.sync += [self.waiting.eq(1), word.eq(self.head), self.index.eq(self.head_index)]
+        with m.Elif(take | self.flush):
+            m.d.sync += self.waiting.eq(0)
+        with m.If(take):
+            m.d.sync += self.running.eq(1)
         with m.Elif(self.retire):
             m.d.sync += self.running.eq(0)
         return m

@@ -60,10 +60,14 @@ class VPU(wiring.Component):
         buffer_depth = max(8, cfg.dram_latency + 8)
 
         m.submodules.control = control = ControlRegisters(cfg)
-        m.submodules.fetch = fetch = InstructionFetch(cfg.dram_bus_bytes, buffer_depth)
+        m.submodules.fetch = fetch = InstructionFetch(cfg.dram_bus_bytes, buffer_depth,
+                                                      compact=cfg.compact)
         m.submodules.decoder = decoder = InstructionDecoder()
-        m.submodules.arbiter = arbiter = DramArbiter(cfg.dram_bus_bytes, 3,
-                                                     max_reads=2 * buffer_depth)
+        # A compact arbiter forwards a request the cycle it is granted: reads in flight
+        # are bounded by the DRAM latency and the round trip through the grant.
+        max_reads = cfg.dram_latency + 2 if cfg.compact else 2 * buffer_depth
+        m.submodules.arbiter = arbiter = DramArbiter(cfg.dram_bus_bytes, 3, max_reads=max_reads,
+                                                     compact=cfg.compact)
         m.submodules.load = load = LoadEngine(cfg, buffer_depth)
         m.submodules.compute = compute = ComputeEngine(cfg)
         m.submodules.store = store = StoreEngine(cfg)
@@ -111,25 +115,44 @@ class VPU(wiring.Component):
         # A compact VPU queues only the instruction bits its engine reads (the rest read 0).
         held = {name: queue_bits(Queue(name)) if cfg.compact else ((0, INSTRUCTION_BITS),)
                 for name in QUEUES}
-        queues, sequencers, head_index = {}, {}, {}
+        # A compact VPU's sequencer is each queue's last slot (QueueSequencer ``slot``),
+        # with depth - 1 entries in front of it; a queue of depth 1 is the sequencer alone.
+        fifo_depths = {name: depths[name] - 1 if cfg.compact else depths[name]
+                       for name in QUEUES}
+        queues, sequencers = {}, {}
+        pending, holding, head_index = {}, {}, {}
         for name in QUEUES:
             payload = sum(width for _, width in held[name])
-            queues[name] = m.submodules[f"{name}_queue"] = fifo.SyncFIFO(
-                width=payload + index_bits, depth=depths[name])
-            sequencers[name] = m.submodules[f"{name}_sequencer"] = QueueSequencer(index_bits)
-            head_index[name] = queues[name].r_data[payload:]
+            seq = sequencers[name] = m.submodules[f"{name}_sequencer"] = QueueSequencer(
+                index_bits, slot=cfg.compact)
+            slot = seq.waiting if cfg.compact else Const(0)
+            # the sequencer holds an instruction (waiting for its tokens, or executing)
+            holding[name] = seq.running | slot
+            pending[name] = slot  # an instruction of this queue not yet started
+            head_index[name] = seq.index
+            if fifo_depths[name]:
+                queues[name] = m.submodules[f"{name}_queue"] = fifo.SyncFIFO(
+                    width=payload + index_bits, depth=fifo_depths[name])
+                pending[name] = pending[name] | queues[name].r_rdy
+                head_index[name] = queues[name].r_data[payload:]
         engines = {"load": load, "compute": compute, "store": store}
         for name in QUEUES:
-            queue, seq, engine = queues[name], sequencers[name], engines[name]
-            position = 0
-            for offset, width in held[name]:
-                m.d.comb += seq.head[offset:offset + width].eq(
-                    queue.r_data[position:position + width])
-                position += width
+            seq, engine = sequencers[name], engines[name]
+            if name in queues:
+                queue = queues[name]
+                position = 0
+                for offset, width in held[name]:
+                    m.d.comb += seq.head[offset:offset + width].eq(
+                        queue.r_data[position:position + width])
+                    position += width
+                m.d.comb += [
+                    seq.head_index.eq(head_index[name]),
+                    seq.head_valid.eq(queue.r_rdy & running),
+                    queue.r_en.eq(seq.head_pop | ~running),
+                ]
+            if cfg.compact:
+                m.d.comb += seq.flush.eq(~running)
             m.d.comb += [
-                seq.head_index.eq(head_index[name]),
-                seq.head_valid.eq(queue.r_rdy & running),
-                queue.r_en.eq(seq.head_pop | ~running),
                 engine.start.eq(seq.start),
                 engine.instruction.eq(seq.instruction),
             ]
@@ -174,16 +197,22 @@ class VPU(wiring.Component):
         with m.Switch(decoder.queue):
             for name in QUEUES:
                 with m.Case(QUEUE_CODES[Queue(name)]):
-                    m.d.comb += target_ready.eq(queues[name].w_rdy)
+                    m.d.comb += target_ready.eq(queues[name].w_rdy if name in queues
+                                                else ~holding[name])
         for name in QUEUES:
-            queue = queues[name]
             code = QUEUE_CODES[Queue(name)]
-            m.d.comb += [
-                queue.w_data.eq(Cat(*(fetch.instruction[offset:offset + width]
-                                      for offset, width in held[name]), fetch_index)),
-                queue.w_en.eq(dispatching & ~decoder.illegal & ~decoder.finish
-                              & (decoder.queue == code)),
-            ]
+            dispatch = dispatching & ~decoder.illegal & ~decoder.finish & (decoder.queue == code)
+            if name in queues:
+                m.d.comb += [
+                    queues[name].w_data.eq(Cat(*(fetch.instruction[offset:offset + width]
+                                                 for offset, width in held[name]),
+                                               fetch_index)),
+                    queues[name].w_en.eq(dispatch),
+                ]
+            else:  # straight into the sequencer's slot
+                m.d.comb += [sequencers[name].head.eq(fetch.instruction),
+                             sequencers[name].head_index.eq(fetch_index),
+                             sequencers[name].head_valid.eq(dispatch)]
         stall_fetch = dispatching & ~decoder.illegal & ~decoder.finish & ~target_ready
         m.d.comb += fetch.ready.eq(Mux(dispatching, decoder.illegal | decoder.finish
                                        | target_ready, 1))
@@ -196,11 +225,11 @@ class VPU(wiring.Component):
         stage = "comb" if cfg.compact else "sync"
         candidates = []
         for name in QUEUES:
-            seq, queue = sequencers[name], queues[name]
+            seq = sequencers[name]
             valid = Signal(name=f"{name}_pending")
             index = Signal(index_bits, name=f"{name}_oldest")
-            m.d[stage] += [valid.eq(seq.running | queue.r_rdy),
-                           index.eq(Mux(seq.running, seq.index, head_index[name]))]
+            m.d[stage] += [valid.eq(holding[name] | pending[name]),
+                           index.eq(Mux(holding[name], seq.index, head_index[name]))]
             candidates.append((valid, index))
         fetched = Signal(index_bits)
         m.d[stage] += fetched.eq(fetch_index)
@@ -219,9 +248,9 @@ class VPU(wiring.Component):
 
         # ---- completion, errors, watchdog, deadlock ----
         idle = Signal()
-        m.d.comb += idle.eq(Cat(*[~queues[n].r_rdy & ~sequencers[n].running
+        m.d.comb += idle.eq(Cat(*[~pending[n] & ~sequencers[n].running
                                   for n in QUEUES]).all() & ~fetch.draining)
-        blocked = Cat(*[sequencers[n].stall | (~sequencers[n].running & ~queues[n].r_rdy)
+        blocked = Cat(*[sequencers[n].stall | (~sequencers[n].running & ~pending[n])
                         for n in QUEUES]).all()
         waiting = Cat(*[sequencers[n].stall for n in QUEUES]).any()
         blocked_cycles = Signal(2)  # consecutive cycles every queue was blocked, up to 3

@@ -20,11 +20,11 @@ def test_token_fifo_sweep(verilator_design, run_dir, depth):
                  parameters={"depth": depth, "cycles": 10_000, "seed": depth}, work_dir=run_dir)
 
 
-@pytest.mark.parametrize("index_bits", [32, 16])  # 16: a compact VPU's indices
-def test_queue_sequencer(verilator_design, run_dir, index_bits):
-    design = verilator_design(QueueSequencer(index_bits), "queue_sequencer")
+@pytest.mark.parametrize(("index_bits", "slot"), [(32, False), (16, True)])  # compact: 16, slot
+def test_queue_sequencer(verilator_design, run_dir, index_bits, slot):
+    design = verilator_design(QueueSequencer(index_bits, slot=slot), "queue_sequencer")
     design.check("kiln.sim.cocotb.benches.queue_sequencer",
-                 parameters={"instructions": 200, "seed": 5}, work_dir=run_dir)
+                 parameters={"instructions": 200, "seed": 5, "slot": int(slot)}, work_dir=run_dir)
 
 
 @pytest.mark.slow

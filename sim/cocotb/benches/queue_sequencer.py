@@ -1,6 +1,7 @@
 """Bench for `QueueSequencer`: random instructions, token availability and engine run times.
 
-Parameters: ``instructions``, ``seed``. The bench plays the command queue (a
+Parameters: ``instructions``, ``seed``, ``slot`` (1: the compact sequencer that is its
+queue's last slot, ``QueueSequencer(slot=True)``). The bench plays the command queue (a
 head that is sometimes missing), the four token FIFO ends (random can_pop /
 can_push) and an engine busy for 1-5 cycles after each start. A Python model
 of the contract in the sequencer's docstring predicts every output in every
@@ -8,8 +9,9 @@ cycle: take the head as soon as its pop tokens are there and the previous
 instruction retires (same cycle), start the engine on it in the next cycle,
 retire as soon as the engine is idle and
 there is room for the push tokens, pops and pushes exactly the flags of the
-instruction concerned, stall while waiting for either. At the end every
-instruction has started and retired once, in program order.
+instruction concerned, stall while waiting for either. A slot sequencer instead takes
+the head whenever it holds nothing and waits with it (``waiting``) for its tokens.
+At the end every instruction has started and retired once, in program order.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ def flag(word: int, name: str) -> int:
 class SequencerModel:
     """The sequencer's contract, one cycle at a time."""
 
-    def __init__(self):
+    def __init__(self, slot: bool = False):
+        self.slot = slot
+        self.waiting = False  # slot: an instruction is held, its tokens not yet popped
+        self.tokens_ready = False  # slot: the held instruction's tokens are there
         self.running = False
         self.start = False    # the previous cycle took the head: the engine starts now
         self.started = False  # the previous cycle was a start cycle
@@ -40,6 +45,8 @@ class SequencerModel:
 
     def outputs(self, i: dict) -> dict:
         """Return the outputs for inputs ``i`` in the current state."""
+        if self.slot:
+            return self._slot_outputs(i)
         head, word = i["head"], self.word
         tokens_ready = ((not flag(head, "pop_prev") or i["prev_can_pop"])
                         and (not flag(head, "pop_next") or i["next_can_pop"]))
@@ -61,8 +68,43 @@ class SequencerModel:
             "instruction": word, "index": self.index,
         }
 
+    def _slot_outputs(self, i: dict) -> dict:
+        word = self.word
+        tokens_ready = ((not flag(word, "pop_prev") or i["prev_can_pop"])
+                        and (not flag(word, "pop_next") or i["next_can_pop"]))
+        room_ready = ((not flag(word, "push_prev") or i["prev_can_push"])
+                      and (not flag(word, "push_next") or i["next_can_push"]))
+        finished = (self.running and not self.start and not self.started
+                    and not i["engine_busy"])
+        retire = finished and room_ready
+        self.tokens_ready = tokens_ready
+        take = self.waiting and tokens_ready
+        return {
+            "start": int(self.start),
+            "head_pop": int(i["head_valid"] and not self.waiting and not self.running),
+            "pop_prev": int(take and flag(word, "pop_prev")),
+            "pop_next": int(take and flag(word, "pop_next")),
+            "push_prev": int(retire and flag(word, "push_prev")),
+            "push_next": int(retire and flag(word, "push_next")),
+            "retire": int(retire), "running": int(self.running), "waiting": int(self.waiting),
+            "stall": int((self.waiting and not tokens_ready) or (finished and not room_ready)),
+            "instruction": word, "index": self.index,
+        }
+
     def clock(self, i: dict, o: dict) -> None:
         """Advance the state over one rising edge."""
+        if self.slot:
+            take = self.waiting and self.tokens_ready
+            self.started, self.start = bool(o["start"]), bool(take)
+            if o["head_pop"]:
+                self.waiting, self.word, self.index = True, i["head"], i["head_index"]
+            elif take:
+                self.waiting = False
+            if take:
+                self.running = True
+            elif o["retire"]:
+                self.running = False
+            return
         self.started = bool(o["start"])
         self.start = bool(o["head_pop"])
         if o["head_pop"]:
@@ -78,7 +120,8 @@ async def every_output_matches_model(dut):
     rng = np.random.default_rng(p.get("seed", 0))
     count = p.get("instructions", 200)
     program = [int.from_bytes(rng.bytes(INSTRUCTION_BITS // 8), "little") for _ in range(count)]
-    model = SequencerModel()
+    slot = bool(p.get("slot", 0))
+    model = SequencerModel(slot)
     await start(dut)
     position, busy_left = 0, 0
     started, retired = [], 0
@@ -91,6 +134,7 @@ async def every_output_matches_model(dut):
             "engine_busy": int(busy_left > 0),
             **{name: int(rng.random() < 0.7) for name in (
                 "prev_can_pop", "next_can_pop", "prev_can_push", "next_can_push")},
+            **({"flush": 0} if slot else {}),
         }
         for name, value in inputs.items():
             getattr(dut, name).value = value
