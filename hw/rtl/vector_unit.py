@@ -107,16 +107,17 @@ def _shifted_window(m, product, shift):
 #: Cycles from a source row's read to its result's write for VADD, VCLIP and VPOOL: the
 #: row memory's read cycle, a register on its output (block-RAM outputs are slow), the
 #: add, clip or pooling step into a result register, then the int8 saturation and write.
-#: The compact variant has the same three: read, one lane's operands registered, that
-#: lane's result stored into the result row, then the write.
 ROW_LATENCY = 3
+#: The same for the compact variant: the read, then the lane's result, computed from
+#: the memories' outputs and written with the row's last lane.
+COMPACT_ROW_LATENCY = 1
 #: The same for VREQ: read, output register, partial products, their sum, shift,
 #: round and zero point, clamp, then write.
 VREQ_LATENCY = 7
-#: The same for the compact variant's VREQ: read, one lane's operands registered, its
-#: product (unregistered SB_MAC16s: the iCE40 build runs at 12 MHz) and the shift into
-#: a register, the rounding, zero point and clamp into the result row, then the write.
-COMPACT_VREQ_LATENCY = 4
+#: The same for the compact variant's VREQ: read, then the lane's product (unregistered
+#: SB_MAC16s) and shift into a register, then its rounding, zero point and clamp (the
+#: last lane is written with the row).
+COMPACT_VREQ_LATENCY = 2
 
 
 def busy_cycles(instruction, config) -> int:
@@ -129,7 +130,7 @@ def busy_cycles(instruction, config) -> int:
     if config.compact:
         rows *= config.dim
     if instruction.opcode != Opcode.VREQ:
-        return rows + ROW_LATENCY
+        return rows + (COMPACT_ROW_LATENCY if config.compact else ROW_LATENCY)
     return rows + 1 + (COMPACT_VREQ_LATENCY if config.compact else VREQ_LATENCY)
 
 
@@ -148,16 +149,18 @@ class VectorUnit(wiring.Component):
     arithmetic shifts, saturation only where the ISA says so. ``busy`` is therefore
     high for (source rows) + ROW_LATENCY cycles, VREQ (source rows) + 1 + VREQ_LATENCY.
 
-    With ``config.compact`` (iCE40) one 32-bit datapath computes one lane per cycle:
-    each source row is read ``dim`` times, once per lane in order (VPOOL walks each
-    output's window once per lane), so a row takes ``dim`` cycles. VADD, VCLIP and VPOOL
-    are one gated add; VREQ reads its shift row in one cycle (its multiplier row is read
-    again with every source row), then takes an exact 32x32-bit product (four SB_MAC16)
-    and a left shifter that keeps only the 10 bits the int8 clamp needs plus an
-    out-of-range flag, then rounds, adds the zero point and clamps. Lane results fill a
-    result row, written after its last lane. ``busy`` is high for dim x (source rows) +
-    ROW_LATENCY cycles, VREQ dim x (source rows) + 1 + COMPACT_VREQ_LATENCY
-    (`busy_cycles`).
+    With ``config.compact`` (iCE40, 12 MHz) one 32-bit datapath computes one lane per
+    cycle, straight from the memories' outputs (no operand registers): each source row
+    is read ``dim`` times, once per lane in order (VPOOL walks each output's window once
+    per lane), so a row takes ``dim`` cycles. VADD, VCLIP and VPOOL are one gated add;
+    VREQ reads its shift row in one cycle (its multiplier row is read again with every
+    source row), then takes an exact 32x32-bit product (four unregistered SB_MAC16) and
+    a left shifter that keeps only the 10 bits the int8 clamp needs plus an out-of-range
+    flag into a register, then rounds, adds the zero point and clamps. Lane results fill
+    a result row of ``dim - 1`` lanes; the last lane goes straight to the write port with
+    them (the compact memories write at the falling clock edge). ``busy`` is high for
+    dim x (source rows) + COMPACT_ROW_LATENCY cycles, VREQ dim x (source rows) + 1 +
+    COMPACT_VREQ_LATENCY (`busy_cycles`).
 
     Ports:
         start (In, 1): begin executing ``instruction`` at this edge.
@@ -394,26 +397,16 @@ class VectorUnit(wiring.Component):
             with m.Else():
                 m.d.sync += [wx.eq(wx + 1), element_row.eq(element_row + vpool.win_stride_w)]
 
-        # ---- stage 1: the rows are on the memories' outputs; register one lane of them ----
-        s1_valid, s1_first, s1_last, s1_params = Signal(), Signal(), Signal(), Signal()
-        s1_lane = Signal(range(dim))
-        m.d.sync += [s1_valid.eq(step), s1_first.eq(first), s1_last.eq(last_in_window),
-                     s1_params.eq(params), s1_lane.eq(lane)]
+        # ---- the rows are on the memories' outputs: one lane of VADD, VCLIP or VPOOL ----
+        r_valid, r_first, r_last, r_params = Signal(), Signal(), Signal(), Signal()
+        r_lane = Signal(range(dim))
+        m.d.sync += [r_valid.eq(step), r_first.eq(first), r_last.eq(last_in_window),
+                     r_params.eq(params), r_lane.eq(lane)]
         row_a = data.View(data.ArrayLayout(signed(32), dim), self.acc_read_a.data)
         row_b = data.View(data.ArrayLayout(signed(32), dim), self.acc_read_b.data)
         row_sp = data.View(data.ArrayLayout(signed(8), dim), self.sp_read.data)
-        a = Signal(signed(32))  # VADD, VCLIP: the accumulator lane; VREQ: x
-        b = Signal(signed(32), reset_less=True)  # VADD, VPOOL: the source lane; VREQ: multiplier
-        r_valid, r_first, r_last = Signal(), Signal(), Signal()
-        sp_lane = row_sp[s1_lane]
-        # An int8 lane's sign extension as the flip-flops' synchronous set or reset.
-        m.d.sync += [a.eq(row_a[s1_lane]),
-                     b[:8].eq(Mux(f.src_is_sp, sp_lane, row_b[s1_lane][:8])),
-                     b[8:].eq(Mux(f.src_is_sp & ~sp_lane[7], 0,
-                                  Mux(f.src_is_sp, -1, row_b[s1_lane][8:]))),
-                     r_valid.eq(s1_valid), r_first.eq(s1_first), r_last.eq(s1_last)]
-
-        # ---- stage 2: one lane of VADD, VCLIP or VPOOL, all as one gated add ----
+        a = row_a[r_lane]  # VADD, VCLIP: the accumulator lane; VREQ: x
+        b = Mux(f.src_is_sp, row_sp[r_lane], row_b[r_lane])  # VADD, VPOOL: the source lane; VREQ: multiplier
         # VADD a + b; VCLIP a, lo or hi (+ 0); VPOOL sum pooled + b (first: 0 + b);
         # VPOOL max pooled or b (+ 0). lo <= hi, so clip_lo and clip_hi never both hold.
         pooled = Signal(signed(32))  # running reduction of this lane's window
@@ -437,7 +430,7 @@ class VectorUnit(wiring.Component):
         # The shift of each lane, lane 0 first: loaded from row param + 1, rotated by one
         # lane as each lane's product is shifted.
         shifts = Signal(data.ArrayLayout(6, dim))
-        with m.If(s1_params):
+        with m.If(r_params):
             m.d.sync += shifts.eq(Cat(*[lane_[:6] for lane_ in row_a]))
         with m.Elif(r_valid & f.is_req):
             m.d.sync += shifts.eq(Cat(*[shifts[(i + 1) % dim] for i in range(dim)]))
@@ -447,7 +440,7 @@ class VectorUnit(wiring.Component):
         m.d.sync += [doubled.eq(window), over.eq(out_of_range), negative.eq(product[63])]
         offset = doubled[1:].as_signed() + vreq.zero_point + doubled[0]  # q + zero_point
 
-        # ---- the result row: lanes stored in turn, written after the last ----
+        # ---- the result row: lanes stored in turn, the last one written with the row ----
         # The low byte: VREQ's clamp of offset to [lo, hi], VPOOL's saturation of the
         # result to [-128, 127] when it goes to the scratchpad, else the result's.
         middle = result[7:31]  # all copies of the sign bit when the int32 result is an int8
@@ -459,26 +452,31 @@ class VectorUnit(wiring.Component):
         m.d.comb += low8.eq(Mux(below, Mux(q_valid, vreq.lo, -128),
                                 Mux(above, Mux(q_valid, vreq.hi, 127),
                                     Mux(q_valid, offset[:8], result[:8]))))
+        value = Cat(low8, result[8:])
         store = q_valid | (r_valid & (f.is_add | f.is_clip | (f.is_pool & r_last)))
-        out = Signal(data.ArrayLayout(32, dim))
+        out = Signal(data.ArrayLayout(32, dim - 1))  # lanes 0 .. dim - 2
         store_lane = Signal(range(dim))
         write = Signal()
         out_dst = Signal(16)
+        m.d.comb += write.eq(store & (store_lane == dim - 1))
         with m.If(store):
-            m.d.sync += [store_lane.eq(store_lane + 1), out[store_lane].eq(Cat(low8, result[8:]))]
-        m.d.sync += write.eq(store & (store_lane == dim - 1))
+            m.d.sync += store_lane.eq(store_lane + 1)
+            for i in range(dim - 1):
+                with m.If(store_lane == i):
+                    m.d.sync += out[i].eq(value)
         with m.If(self.start):
             m.d.sync += out_dst.eq(f.dst_start)
         with m.Elif(write):
             m.d.sync += out_dst.eq(out_dst + f.dst_stride)
+        row = [*out, value]
         m.d.comb += [
             self.acc_write.addr.eq(out_dst),
-            self.acc_write.data.eq(out),
+            self.acc_write.data.eq(Cat(*row)),
             self.acc_write.en.eq(write & ~to_sp),
             self.sp_write.addr.eq(out_dst),
-            self.sp_write.data.eq(Cat(*[lane_[:8] for lane_ in out])),
+            self.sp_write.data.eq(Cat(*[lane_[:8] for lane_ in row])),
             self.sp_write.en.eq(write & to_sp),
-            self.busy.eq(issuing | s1_valid | r_valid | q_valid | write),
+            self.busy.eq(issuing | r_valid | q_valid),
         ]
         with m.If(self.start):
             m.d.sync += [issuing.eq(1), params.eq(vreq.opcode == Opcode.VREQ),
