@@ -69,7 +69,8 @@ class GemmEngine(wiring.Component):
         sp_row_bits = cfg.sp_address_bits if cfg.compact else 16
         acc_row_bits = cfg.acc_address_bits if cfg.compact else 16
         tag_layout = data.StructLayout({"row": acc_row_bits, "overwrite": 1})
-        m.submodules.array = array = SystolicArray(dim, tag_width=tag_layout.size)
+        m.submodules.array = array = SystolicArray(dim, tag_width=tag_layout.size,
+                                                   compact=cfg.compact)
 
         active = Signal()
         # ---- weight preload: tile p into bank p % 2, one row per cycle ----
@@ -78,12 +79,13 @@ class GemmEngine(wiring.Component):
         preloading = Signal()
         tiles_loaded = Signal(7)   # tiles whose rows are all in the array
         stream_tile = Signal(7)    # tile whose input rows are streaming
-        in_flight = [Signal(range(4 * dim + 8), name=f"in_flight{b}") for b in range(2)]
-        # Cycles until the last row read for bank b has passed every PE row.
-        bank_hold = [Signal(range(dim + 2), name=f"bank_hold{b}") for b in range(2)]
-        bank_free = Mux(preload_tile[0], bank_hold[1] == 0, bank_hold[0] == 0)
         can_preload = (active & ~preloading & (preload_tile < gemm.k_count)
-                       & (preload_tile <= stream_tile + 1) & bank_free)
+                       & (preload_tile <= stream_tile + 1))
+        if not cfg.compact:
+            # Cycles until the last row read for bank b has passed every PE row (a compact
+            # array is done with a row the cycle it enters: a tile two ahead may follow).
+            bank_hold = [Signal(range(dim + 2), name=f"bank_hold{b}") for b in range(2)]
+            can_preload &= Mux(preload_tile[0], bank_hold[1] == 0, bank_hold[0] == 0)
         with m.If(can_preload):
             m.d.sync += [preloading.eq(1), preload_row.eq(0)]
         weight_row_address = Signal(sp_row_bits)
@@ -143,11 +145,12 @@ class GemmEngine(wiring.Component):
             with m.Else():
                 m.d.sync += [i.eq(i + 1), input_row.eq(input_row + gemm.i_inp_inc),
                              acc_row.eq(acc_row + 1)]
-        for bank in range(2):
-            with m.If(streaming & (stream_tile[0] == bank)):
-                m.d.sync += bank_hold[bank].eq(dim)
-            with m.Elif(bank_hold[bank] != 0):
-                m.d.sync += bank_hold[bank].eq(bank_hold[bank] - 1)
+        if not cfg.compact:
+            for bank in range(2):
+                with m.If(streaming & (stream_tile[0] == bank)):
+                    m.d.sync += bank_hold[bank].eq(dim)
+                with m.Elif(bank_hold[bank] != 0):
+                    m.d.sync += bank_hold[bank].eq(bank_hold[bank] - 1)
         # The row read this cycle enters the array next cycle.
         entering = Signal()
         entering_bank = Signal()
@@ -163,18 +166,20 @@ class GemmEngine(wiring.Component):
             self.macs.eq(Mux(entering, dim * dim, 0)),
         ]
 
-        # ---- rows in the array, per bank (counted from the read to the result) ----
-        leaving_bank = Signal()
-        bank_shift = Signal(2 * dim + 2)
-        m.d.sync += bank_shift.eq((bank_shift << 1) | stream_tile[0])
-        m.d.comb += leaving_bank.eq(bank_shift[2 * dim - 1])
-        for bank in range(2):
-            inc = streaming & (stream_tile[0] == bank)
-            dec = array.y_valid & (leaving_bank == bank)
-            with m.If(inc & ~dec):
-                m.d.sync += in_flight[bank].eq(in_flight[bank] + 1)
-            with m.Elif(dec & ~inc):
-                m.d.sync += in_flight[bank].eq(in_flight[bank] - 1)
+        if not cfg.compact:
+            # ---- rows in the array, per bank (counted from the read to the result) ----
+            in_flight = [Signal(range(4 * dim + 8), name=f"in_flight{b}") for b in range(2)]
+            leaving_bank = Signal()
+            bank_shift = Signal(2 * dim + 2)
+            m.d.sync += bank_shift.eq((bank_shift << 1) | stream_tile[0])
+            m.d.comb += leaving_bank.eq(bank_shift[2 * dim - 1])
+            for bank in range(2):
+                inc = streaming & (stream_tile[0] == bank)
+                dec = array.y_valid & (leaving_bank == bank)
+                with m.If(inc & ~dec):
+                    m.d.sync += in_flight[bank].eq(in_flight[bank] + 1)
+                with m.Elif(dec & ~inc):
+                    m.d.sync += in_flight[bank].eq(in_flight[bank] - 1)
 
         # ---- read-modify-write of the accumulator, behind the array ----
         # The row read in cycle t is registered at the memory's output (block-RAM outputs
@@ -227,10 +232,14 @@ class GemmEngine(wiring.Component):
                                          bases[lane] + write_sum[lane]))
         m.d.comb += [self.acc_write.addr.eq(write_tag.row), self.acc_write.data.eq(new),
                      self.acc_write.en.eq(write_valid)]
-        # The last write lands at the edge that ends the cycle ``write_valid`` is high.
-        drained = (stream_tile == gemm.k_count) & (in_flight[0] == 0) & (in_flight[1] == 0)
-        if not cfg.compact:
-            drained &= ~pending  # a row read is still to be written
+        # The last write lands at the edge that ends the cycle ``write_valid`` is high (a
+        # compact engine's at the falling edge inside it: the engine may stop at the next).
+        all_read = stream_tile == gemm.k_count
+        if cfg.compact:
+            drained = all_read & ~entering  # the last row is written in this cycle or was
+        else:
+            # ``pending``: a row read is still to be written
+            drained = all_read & (in_flight[0] == 0) & (in_flight[1] == 0) & ~pending
         m.d.comb += self.busy.eq(active)
         with m.If(active & drained):
             m.d.sync += active.eq(0)

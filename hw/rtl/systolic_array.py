@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Signal, signed
+from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .pe import ACTIVATION, PARTIAL_SUM, WEIGHT, ProcessingElement
 
 
-def array_latency(dim: int) -> int:
+def array_latency(dim: int, compact: bool = False) -> int:
     """Return the cycles from a row entering the array to its result leaving it."""
-    return 2 * dim - 1
+    return 1 if compact else 2 * dim - 1
 
 
 class SystolicArray(wiring.Component):
@@ -24,6 +24,13 @@ class SystolicArray(wiring.Component):
     whole vectors. Two weight banks let the next W be written while rows use the
     other: a row multiplies with the bank named by its ``x_bank``. Write a bank only
     when no row using it has entered within the last ``array_latency(dim)`` cycles.
+
+    A compact array (``compact``, a slow clock) is not systolic: the row's ``dim**2``
+    products are summed in the cycle it enters and registered once, so its result
+    leaves one cycle later (``array_latency(dim, compact=True)``), and a bank may be
+    written in the cycle a row using it enters (the row multiplies with the old
+    weights). It holds the two weight banks and one result row, no skew, de-skew or
+    partial-sum registers.
 
     Ports:
         x (In, DIM x signed 8): input row; lane k multiplies weight row k.
@@ -41,11 +48,12 @@ class SystolicArray(wiring.Component):
             in the next cycle (to read a row's accumulator one cycle ahead).
     """
 
-    def __init__(self, dim: int, tag_width: int = 1):
+    def __init__(self, dim: int, tag_width: int = 1, compact: bool = False):
         if dim < 1:
             raise ValueError(f"SystolicArray dim must be >= 1, got {dim}")
         self.dim = dim
         self.tag_width = tag_width
+        self.compact = compact
         super().__init__({
             "x": In(data.ArrayLayout(ACTIVATION, dim)),
             "x_valid": In(1),
@@ -63,6 +71,8 @@ class SystolicArray(wiring.Component):
         })
 
     def elaborate(self, platform):
+        if self.compact:
+            return self._elaborate_compact()
         m = Module()
         dim = self.dim
         cells = [[ProcessingElement() for _ in range(dim)] for _ in range(dim)]
@@ -109,4 +119,21 @@ class SystolicArray(wiring.Component):
             m.d.sync += [valid_next.eq(valid), tag_next.eq(tag)]
             valid, tag = valid_next, tag_next
         m.d.comb += [self.y_valid.eq(valid), self.y_tag.eq(tag)]
+        return m
+
+    def _elaborate_compact(self):
+        m = Module()
+        dim = self.dim
+        weights = [[[Signal(WEIGHT, name=f"weight{bank}_{k}_{j}") for j in range(dim)]
+                    for k in range(dim)] for bank in range(2)]
+        for bank in range(2):
+            for k in range(dim):
+                with m.If(self.w_we & (self.w_bank == bank) & (self.w_row == k)):
+                    m.d.sync += [weights[bank][k][j].eq(self.w_data[j]) for j in range(dim)]
+        for j in range(dim):
+            products = [self.x[k] * Mux(self.x_bank, weights[1][k][j], weights[0][k][j])
+                        for k in range(dim)]
+            m.d.sync += self.y[j].eq(sum(products))
+        m.d.comb += [self.y_valid_next.eq(self.x_valid), self.y_tag_next.eq(self.x_tag)]
+        m.d.sync += [self.y_valid.eq(self.x_valid), self.y_tag.eq(self.x_tag)]
         return m

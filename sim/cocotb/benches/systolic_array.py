@@ -1,6 +1,7 @@
 """Bench for `SystolicArray` and `ProcessingElement`: random rows against numpy int32 matmul.
 
-Parameters: ``dim``, ``rows`` (rows streamed per phase), ``seed``.
+Parameters: ``dim``, ``rows`` (rows streamed per phase), ``seed``, ``compact`` (matching
+the build).
 Rows enter with random bubbles and random banks while the other bank is
 rewritten, so the bank hand-over is checked as well as the arithmetic.
 """
@@ -56,6 +57,7 @@ async def rows_match_numpy(dut):
     """Stream random and extreme rows through both banks; compare every result row."""
     p = parameters()
     dim, rows, seed = p.get("dim", 4), p.get("rows", 40), p.get("seed", 1)
+    latency = array_latency(dim, p.get("compact", False))
     rng = np.random.default_rng(seed)
     tb = SystolicArrayTB(dut, dim)
     await start(dut)
@@ -79,7 +81,7 @@ async def rows_match_numpy(dut):
             await RisingEdge(dut.clk)
             # The other bank was used by the previous phase: rewrite it once those rows
             # have left the array (the array's contract), while this phase streams.
-            if pending and step >= array_latency(dim) and rng.random() < 0.5:
+            if pending and step >= latency and rng.random() < 0.5:
                 k, row = pending.pop(0)
                 new_weights[k] = row
                 await tb.write_weight_row(1 - use_bank, k, row)
@@ -106,11 +108,11 @@ async def rows_match_numpy(dut):
         dut.w_we.value = 0
         dut.x_valid.value = 0
         weights[1 - use_bank] = new_weights
-    for _ in range(array_latency(dim) + 4):
+    for _ in range(latency + 4):
         await RisingEdge(dut.clk)
 
     assert len(tb.results) == len(expected), (len(tb.results), len(expected))
     for (cycle, got_tag, got), (want_tag, want, entry) in zip(tb.results, expected):
         assert got_tag == want_tag, f"row tag {got_tag} where {want_tag} was expected"
         assert got == want, f"row {want_tag}: got {got}, expected {want}"
-        assert cycle - entry == array_latency(dim) + 1, (cycle, entry)
+        assert cycle - entry == latency + 1, (cycle, entry)
