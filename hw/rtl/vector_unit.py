@@ -355,23 +355,27 @@ class VectorUnit(wiring.Component):
 
         # ---- issue: walk n, then the lanes, then the pooling window; read operand rows ----
         issuing = Signal()
-        params = Signal()  # VREQ's shift-row read cycle
+        params = Signal()  # VREQ's shift-row read cycle (param + 1, on acc_read_b)
         rows_left = f.count  # counted down as the rows' last lanes issue
         lane = Signal(range(dim))
         wy = Signal(4)
         wx = Signal(4)
-        dst_row = Signal(16)
+        dst_row = Signal(16)      # the row the result row goes to
         src_row = Signal(16)      # src + n * src_stride, n = count - rows_left
         window_row = Signal(16)   # ... + wy * win_stride_h
         element_row = Signal(16)  # ... + wx * win_stride_w
         first = (wy == 0) & (wx == 0)
         last_in_window = (wy == f.win_h - 1) & (wx == f.win_w - 1)
         step = issuing & ~params
+        write = Signal()  # the result row is written in this cycle
+        next_dst = dst_row + f.dst_stride
         m.d.comb += [
-            self.acc_read_a.addr.eq(Mux(params, vreq.param + 1, Mux(f.is_req, src_row, dst_row))),
-            self.acc_read_a.en.eq(params | (step & ~f.is_pool)),
-            self.acc_read_b.addr.eq(Mux(f.is_req, vreq.param, element_row)),
-            self.acc_read_b.en.eq(step & (f.is_req | ((f.is_add | f.is_pool) & ~f.src_is_sp))),
+            # VADD and VCLIP read the next row's first lane as the previous row is written.
+            self.acc_read_a.addr.eq(Mux(f.is_req, src_row, Mux(write, next_dst, dst_row))),
+            self.acc_read_a.en.eq(step & ~f.is_pool),
+            self.acc_read_b.addr.eq(Mux(f.is_req, vreq.param + params, element_row)),
+            self.acc_read_b.en.eq(params | (step & (f.is_req | ((f.is_add | f.is_pool)
+                                                                & ~f.src_is_sp)))),
             self.sp_read.addr.eq(element_row),
             self.sp_read.en.eq(step & f.src_is_sp),
         ]
@@ -382,7 +386,6 @@ class VectorUnit(wiring.Component):
                 m.d.sync += [wy.eq(0), wx.eq(0), lane.eq(lane + 1)]
                 with m.If(lane == dim - 1):
                     m.d.sync += [rows_left.eq(rows_left - 1),
-                                 dst_row.eq(dst_row + f.dst_stride),
                                  src_row.eq(src_row + f.src_stride),
                                  window_row.eq(src_row + f.src_stride),
                                  element_row.eq(src_row + f.src_stride)]
@@ -431,7 +434,7 @@ class VectorUnit(wiring.Component):
         # lane as each lane's product is shifted.
         shifts = Signal(data.ArrayLayout(6, dim))
         with m.If(r_params):
-            m.d.sync += shifts.eq(Cat(*[lane_[:6] for lane_ in row_a]))
+            m.d.sync += shifts.eq(Cat(*[lane_[:6] for lane_ in row_b]))
         with m.Elif(r_valid & f.is_req):
             m.d.sync += shifts.eq(Cat(*[shifts[(i + 1) % dim] for i in range(dim)]))
         window, out_of_range = _shifted_window(m, product, shifts[0])
@@ -456,24 +459,20 @@ class VectorUnit(wiring.Component):
         store = q_valid | (r_valid & (f.is_add | f.is_clip | (f.is_pool & r_last)))
         out = Signal(data.ArrayLayout(32, dim - 1))  # lanes 0 .. dim - 2
         store_lane = Signal(range(dim))
-        write = Signal()
-        out_dst = Signal(16)
         m.d.comb += write.eq(store & (store_lane == dim - 1))
         with m.If(store):
             m.d.sync += store_lane.eq(store_lane + 1)
             for i in range(dim - 1):
                 with m.If(store_lane == i):
                     m.d.sync += out[i].eq(value)
-        with m.If(self.start):
-            m.d.sync += out_dst.eq(f.dst_start)
-        with m.Elif(write):
-            m.d.sync += out_dst.eq(out_dst + f.dst_stride)
+        with m.If(write):
+            m.d.sync += dst_row.eq(next_dst)
         row = [*out, value]
         m.d.comb += [
-            self.acc_write.addr.eq(out_dst),
+            self.acc_write.addr.eq(dst_row),
             self.acc_write.data.eq(Cat(*row)),
             self.acc_write.en.eq(write & ~to_sp),
-            self.sp_write.addr.eq(out_dst),
+            self.sp_write.addr.eq(dst_row),
             self.sp_write.data.eq(Cat(*[lane_[:8] for lane_ in row])),
             self.sp_write.en.eq(write & to_sp),
             self.busy.eq(issuing | r_valid | q_valid),
