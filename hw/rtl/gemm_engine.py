@@ -105,8 +105,9 @@ class GemmEngine(wiring.Component):
         m.d.sync += [weight_valid.eq(preloading), weight_row.eq(preload_row),
                      weight_bank.eq(preload_tile[0])]
         last_weight = weight_valid & (weight_row == dim - 1)
-        with m.If(last_weight):
-            m.d.sync += tiles_loaded.eq(tiles_loaded + 1)
+        if not cfg.compact:
+            with m.If(last_weight):
+                m.d.sync += tiles_loaded.eq(tiles_loaded + 1)
         m.d.comb += [
             array.w_we.eq(weight_valid),
             array.w_row.eq(weight_row),
@@ -123,8 +124,14 @@ class GemmEngine(wiring.Component):
         outer_acc = Signal(acc_row_bits)   # acc + o * o_acc_inc
         acc_row = Signal(acc_row_bits)     # ... + i
         # A tile may stream from the cycle its last weight row is written: rows read now
-        # reach the array one cycle later, when that row is in place.
-        tile_ready = (tiles_loaded > stream_tile) | (last_weight & (tiles_loaded == stream_tile))
+        # reach the array one cycle later, when that row is in place. (The tile preloaded
+        # is at most one ahead, so a compact engine compares that tile instead of counting
+        # the tiles loaded: it passed ``stream_tile`` when the last row was read.)
+        if cfg.compact:
+            tile_ready = preload_tile != stream_tile
+        else:
+            tile_ready = ((tiles_loaded > stream_tile)
+                          | (last_weight & (tiles_loaded == stream_tile)))
         streaming = active & (stream_tile < gemm.k_count) & tile_ready
         m.d.comb += [self.input_read.addr.eq(input_row), self.input_read.en.eq(streaming)]
         with m.If(streaming):
@@ -244,8 +251,10 @@ class GemmEngine(wiring.Component):
         with m.If(active & drained):
             m.d.sync += active.eq(0)
         with m.If(self.start):
+            if not cfg.compact:
+                m.d.sync += tiles_loaded.eq(0)
             m.d.sync += [active.eq(1), preload_tile.eq(0), preloading.eq(0),
-                         tiles_loaded.eq(0), stream_tile.eq(0), o.eq(0), i.eq(0),
+                         stream_tile.eq(0), o.eq(0), i.eq(0),
                          tile_input.eq(gemm.inp), outer_input.eq(gemm.inp),
                          input_row.eq(gemm.inp), outer_acc.eq(gemm.acc), acc_row.eq(gemm.acc)]
         return m
