@@ -19,9 +19,10 @@ class InstructionFetch(wiring.Component):
 
     With ``compact`` the beats are buffered in block RAM (`BeatBuffer`: one cycle
     more from a response to its instruction) and, for a bus no wider than an
-    instruction, without the FIFO of lane numbers; ``busy`` and the requests end
-    when ``index`` and the instructions requested reach the latched ``count``
-    (no down-counters).
+    instruction, without the FIFO of lane numbers. One down-counter of the
+    instructions not yet requested replaces the beat and instruction counts:
+    ``busy`` is high while it is not 0, beats are in flight or buffered, or an
+    instruction is held.
 
     Ports:
         start (In, 1): pulse; latch ``base`` and ``count`` and begin fetching.
@@ -75,13 +76,10 @@ class InstructionFetch(wiring.Component):
 
         address = Signal(DRAM_ADDRESS_BITS)
         if self.compact:
-            # No down-counters: the program length is compared with the instructions
-            # requested and with ``index``.
-            program_count = Signal(32)
             stopped = Signal()
-            requested = Signal(32)  # instructions whose beats are all requested
+            remaining = Signal(32)  # instructions whose beats are not all requested
             part = Signal(range(self.beats))  # beats of the next one already requested
-            more = ~stopped & (requested != program_count)
+            more = ~stopped & (remaining != 0)
         else:
             beats_left = Signal(32 + 3)   # beats still to request
             instructions_left = Signal(32)  # instructions still to hand out
@@ -112,8 +110,8 @@ class InstructionFetch(wiring.Component):
             self.instruction.eq(word),
             self.valid.eq(have_word),
             self.index.eq(index),
-            self.busy.eq(~stopped & (index != program_count) if self.compact
-                         else instructions_left != 0),
+            self.busy.eq(~stopped & (more | (credits != self.buffer_depth) | have_word)
+                         if self.compact else instructions_left != 0),
             pop.eq(available & (~have_word | (self.ready & (self.beats == 1)))),
             beats.r_en.eq(pop),
         ]
@@ -156,15 +154,14 @@ class InstructionFetch(wiring.Component):
             with m.If(request):
                 m.d.sync += address.eq(address + min(self.bus_bytes, INSTRUCTION_BYTES))
                 with m.If(part == self.beats - 1):
-                    m.d.sync += [part.eq(0), requested.eq(requested + 1)]
+                    m.d.sync += [part.eq(0), remaining.eq(remaining - 1)]
                 with m.Else():
                     m.d.sync += part.eq(part + 1)
             with m.If(self.stop):
                 m.d.sync += stopped.eq(1)
             with m.If(self.start):
-                m.d.sync += [address.eq(self.base), program_count.eq(self.count),
-                             stopped.eq(0), requested.eq(0), part.eq(0), index.eq(0),
-                             collected.eq(0), have_word.eq(0)]
+                m.d.sync += [address.eq(self.base), remaining.eq(self.count), stopped.eq(0),
+                             part.eq(0), index.eq(0), collected.eq(0), have_word.eq(0)]
             return m
         with m.If(request):
             m.d.sync += [beats_left.eq(beats_left - 1),

@@ -25,12 +25,12 @@ class StoreEngine(wiring.Component):
     shifted or its last beat offered, so rows follow each other without a gap. The
     STORE completes when its last beat is taken by DRAM.
 
-    With ``config.compact`` the row is not shifted: it goes unshifted from the
-    memory's output into a register at the end of t+1 (same timing), and each beat
-    takes its bytes from that register's lowest ``bus_bytes`` and the top bytes of
-    the previous beat's, selected by the element's byte offset; the register then
-    shifts down by one beat. The DRAM address walks with the element being written,
-    so no address is copied along the pipeline.
+    With ``config.compact`` the row is not copied: it stays on the memory's output
+    (read ports hold their data) while its beats are offered, from t+1, and the next
+    row is read in the cycle the last beat is taken, so rows still follow each other
+    without a gap. Beat k takes its bytes from the row's beat k and the top bytes of
+    its beat k - 1, selected by the element's byte offset. The DRAM address walks
+    with the element being written, so no address is copied along the pipeline.
 
     Ports:
         start (In, 1): begin executing ``instruction`` (a STORE) at this edge.
@@ -165,48 +165,46 @@ class StoreEngine(wiring.Component):
         element_bytes = Signal(range(row_bytes + 1))
         m.d.comb += element_bytes.eq(Mux(store.mem == ACC, lanes * 4, lanes))
 
-        # ---- read side: walk the rows; the row read last cycle is on the memory's output ----
+        # ---- read side: walk the rows ----
         remaining = Signal()
         y = Signal(8)
         x = Signal(8)
         on_chip_row = Signal(max(cfg.sp_address_bits, cfg.acc_address_bits))
-        fetched = Signal()     # the memory's output holds a row not yet moved on
-        fetched_last = Signal()  # ... and it is the last element of its block row
 
-        # ---- write side: the element whose beats are offered, at DRAM ``address`` ----
+        # ---- write side: the element on the memory's output, at DRAM ``address`` ----
         have = Signal()
-        have_last = Signal()
+        have_last = Signal()  # it is the last element of its block row
         row_address = Signal(DRAM_ADDRESS_BITS)  # DRAM address of element (y, 0)
         address = Signal(DRAM_ADDRESS_BITS)      # DRAM address of the element written
         offset = Signal(range(bus))
         m.d.comb += offset.eq(address[:bus_shift] if bus_shift else 0)
         beat = Signal(range(self.max_beats))
         left = Signal(range(row_bytes + bus))    # element bytes from this beat's byte 0 on
-        window = Signal(8 * row_bytes)           # the row, shifted down one beat per beat
-        previous = Signal(8 * bus)               # the window's lowest beat before that shift
 
         taken = self.dram.req_valid & self.dram.req_ready
         last_taken = taken & (left <= bus)
-        advance = Signal()  # the fetched row moves to the write side at this edge
-        read = Signal()
-        m.d.comb += [advance.eq(fetched & (~have | last_taken)),
-                     read.eq(remaining & (~fetched | advance))]
+        read = Signal()  # the next row is read at this edge and written from the next cycle
+        m.d.comb += read.eq(remaining & (~have | last_taken))
 
-        # Byte i of beat k is byte (k * bus + i - offset) of the element: from the
-        # window's lowest beat, or for i < offset from the previous one. The pair is
-        # shifted up by offset bytes, one stage of 2:1 multiplexers per offset bit.
-        current = Signal(8 * bus)  # (zero-extended when a row is narrower than the bus)
-        m.d.comb += current.eq(window)
+        # Byte i of beat k is byte (k * bus + i - offset) of the element: from the row's
+        # beat k, or for i < offset from its beat k - 1 (beats past the row read 0). The
+        # pair is shifted up by offset bytes, one stage of 2:1 multiplexers per offset bit.
+        row = Signal(8 * bus * self.max_beats)
+        m.d.comb += row.eq(Mux(store.mem == ACC, self.acc_read.data, self.sp_read.data))
+        row_beats = [row[8 * bus * k:8 * bus * (k + 1)] for k in range(self.max_beats)]
+        current, previous = Signal(8 * bus), Signal(8 * bus)
+        with m.Switch(beat):
+            for k in range(self.max_beats):
+                with m.Case(k):
+                    m.d.comb += current.eq(row_beats[k])
+                    if k:
+                        m.d.comb += previous.eq(row_beats[k - 1])
         pair = Cat(previous, current)
         for bit in range(bus_shift):
             step = 8 << bit
             pair = Mux(offset[bit], Cat(Const(0, step), pair[:-step]), pair)
         data = pair[8 * bus:]
         mask = Cat(*[((beat != 0) | (i >= offset)) & (i < left) for i in range(bus)])
-        with m.If(advance):
-            m.d.sync += window.eq(Mux(store.mem == ACC, self.acc_read.data, self.sp_read.data))
-        with m.Elif(taken):
-            m.d.sync += [window.eq(window >> (8 * bus)), previous.eq(current)]
         m.d.comb += [
             self.dram.req_valid.eq(have),
             self.dram.req_we.eq(1),
@@ -229,14 +227,10 @@ class StoreEngine(wiring.Component):
             m.d.sync += address.eq(next_address)
             with m.If(have_last):
                 m.d.sync += row_address.eq(next_address)
-        with m.If(advance):
-            entering_offset = Mux(last_taken, next_address[:bus_shift], offset) if bus_shift else 0
-            m.d.sync += [have.eq(1), have_last.eq(fetched_last), beat.eq(0),
-                         left.eq(element_bytes + entering_offset)]
-        with m.Elif(last_taken):
-            m.d.sync += have.eq(0)
         with m.If(read):
-            m.d.sync += [fetched.eq(1), fetched_last.eq(x + 1 == store.x_size),
+            entering_offset = Mux(last_taken, next_address[:bus_shift], offset) if bus_shift else 0
+            m.d.sync += [have.eq(1), have_last.eq(x + 1 == store.x_size), beat.eq(0),
+                         left.eq(element_bytes + entering_offset),
                          on_chip_row.eq(on_chip_row + 1)]
             with m.If(x + 1 == store.x_size):
                 m.d.sync += [x.eq(0), y.eq(y + 1)]
@@ -244,12 +238,12 @@ class StoreEngine(wiring.Component):
                     m.d.sync += remaining.eq(0)
             with m.Else():
                 m.d.sync += x.eq(x + 1)
-        with m.Elif(advance):
-            m.d.sync += fetched.eq(0)
+        with m.Elif(last_taken):
+            m.d.sync += have.eq(0)
 
-        m.d.comb += self.busy.eq(remaining | fetched | have)
+        m.d.comb += self.busy.eq(remaining | have)
         with m.If(self.start):
-            m.d.sync += [remaining.eq(1), fetched.eq(0), have.eq(0), x.eq(0), y.eq(0),
+            m.d.sync += [remaining.eq(1), have.eq(0), x.eq(0), y.eq(0),
                          on_chip_row.eq(store.src), row_address.eq(store.dram),
                          address.eq(store.dram)]
         return m
