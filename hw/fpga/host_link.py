@@ -15,6 +15,7 @@ from .link_protocol import (
     INFO_MAGIC,
     MAX_BLOCK_BYTES,
     MAX_CSR_WORDS,
+    REQUEST_HEADER_BYTES,
     REQUEST_SYNC,
     RESPONSE_SYNC,
     Command,
@@ -39,6 +40,20 @@ def crc8_step(crc, byte):
     """Return the Amaranth expression of CRC-8 (poly 0x07) after one more ``byte``."""
     value = crc ^ byte
     return Cat(*(_xor_all([value[i] for i in taps]) for taps in _CRC8_TAPS))
+
+
+def _end_within(base, length, limit: int, length_bits: int):
+    """Return whether ``base + length <= limit``, for ``length <= 2**length_bits``.
+
+    When ``limit`` is a power of two above ``2**length_bits``, only the low
+    ``length_bits`` bits of ``base`` go through an adder: a ``base`` whose bits from
+    ``length_bits`` up to ``limit`` are not all ones ends in range whatever the length.
+    """
+    limit_bits = limit.bit_length() - 1
+    if limit != 1 << limit_bits or limit_bits <= length_bits:
+        return base + length <= limit
+    return (base[limit_bits:] == 0) & (
+        ~base[length_bits:limit_bits].all() | (base[:length_bits] + length <= 1 << length_bits))
 
 
 def _xor_all(bits):
@@ -93,6 +108,18 @@ class ByteDramSignature(wiring.Signature):
 class HostLinkBridge(wiring.Component):
     """Execute host-link requests arriving on ``rx``; send the responses on ``tx``.
 
+    The header is decoded as it arrives: its bytes shift through one 32-bit register,
+    which holds the address after the fifth byte (copied into the access pointer, only
+    as wide as the DRAM and CSR addresses, plus a flag for any higher address bit) and
+    the argument after the last. The cycle after the header the range checks and the
+    status are settled (a narrow add each for the DRAM block end and the CSR count) and
+    the argument, less one, goes into the down counter of DRAM bytes or CSR words.
+    A WRITE_DRAM byte is written the cycle it arrives; the request's CRC byte decides
+    BAD_CRC the cycle it arrives, and a WRITE_CSR is written in that same cycle. One
+    CRC-8 update serves the request (received bytes) and then the response (sent
+    bytes). Reads take three cycles per byte or register before it is offered on
+    ``tx``: the read, the capture into the shift register, then the byte.
+
     Parameters:
         dram_bytes: DRAM size in bytes; accesses past it answer OUT_OF_RANGE.
         csr_bytes: size of the CSR window in bytes; reads and writes past it answer
@@ -105,7 +132,8 @@ class HostLinkBridge(wiring.Component):
         rx (In, stream of 8): request bytes (from the UART receiver; never back-pressured).
         tx (Out, stream of 8): response bytes (to the UART transmitter).
         csr (Out, CsrBusSignature): the VPU's register bus.
-        dram (Out, ByteDramSignature): the host's port into the board DRAM.
+        dram (Out, ByteDramSignature): the host's port into the board DRAM (the address
+            bits above the pointer are 0).
     """
 
     def __init__(self, *, dram_bytes: int, csr_bytes: int, clock_hz: int, baud: int,
@@ -126,175 +154,173 @@ class HostLinkBridge(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        header = Signal(72)  # cmd, address, argument as received (little-endian)
-        command = header[0:8]
-        address = header[8:40]
-        argument = header[40:72]
-        header_count = Signal(range(9))
+        csr_bits = len(self.csr.addr)
+        # Wide enough for every CSR address and for every DRAM address up to dram_bytes
+        # itself (a zero-length block may start there).
+        pointer_bits = max(self.dram_bytes.bit_length(), csr_bits)
+        block_bits = MAX_BLOCK_BYTES.bit_length()
 
-        rx_crc = Signal(8)
-        tx_crc = Signal(8)
-        status = Signal(8)
-        remaining = Signal(range(MAX_BLOCK_BYTES + 1))
-        pointer = Signal(32)
-        word = Signal(32)  # the register READ_CSR sends, LSB first
-        word_bytes = Signal(range(INFO_BYTES + 1))  # bytes of INFO / the register left to send
-        tx_byte = Signal(8)
-        idle_cycles = Signal(range(self.timeout_cycles + 1))
+        shift = Signal(32)  # header bytes, then the register or DRAM byte being sent
+        command = Signal(3)
+        unknown = Signal()  # command byte above 7
+        pointer = Signal(pointer_bits)
+        above_pointer = Signal()  # address bits above the pointer's are not all 0
+        # Header bytes, INFO bytes, DRAM bytes or registers left, less one; < 0: done.
+        remaining = Signal(block_bits + 1)
+        status = Signal(range(max(Status) + 1))
+        crc = Signal(8)
+        receiving = Signal()  # in a state that takes request bytes
+        # Cycles since the last request byte; never counts past timeout_cycles, so it has
+        # reached it once it has all of its one bits.
+        idle = Signal(range(self.timeout_cycles + 1))
+        expired = (idle & self.timeout_cycles) == self.timeout_cycles
 
         byte = self.rx.payload
         got = self.rx.valid
-        block_end = Signal(33)
-        m.d.comb += block_end.eq(address + argument)
-        block_in_range = (argument <= MAX_BLOCK_BYTES) & (block_end <= self.dram_bytes)
-        csr_in_range = (address < self.csr_bytes) & (address[:2] == 0)
-        csr_end = Signal(35)
-        m.d.comb += csr_end.eq(address + (argument << 2))
-        csr_count_in_range = ((argument != 0) & (argument <= MAX_CSR_WORDS)
-                              & (csr_end <= self.csr_bytes))
+        argument = shift
+        finished = remaining[-1]
+        csr_aligned = ~above_pointer & (pointer[csr_bits:] == 0) & (pointer[:2] == 0)
+        empty = argument == 0
+        block_fits = (argument[block_bits:] == 0) & (
+            ~argument[block_bits - 1] | (argument[:block_bits - 1] == 0))
+        block_in_range = block_fits & ~above_pointer & (
+            _end_within(pointer, argument[:block_bits], self.dram_bytes, block_bits - 1)
+            | (pointer == self.dram_bytes) & empty)
+        count_bits = MAX_CSR_WORDS.bit_length()
+        words_in_range = (~empty & (argument[count_bits:] == 0)
+                          & (argument[:count_bits] <= MAX_CSR_WORDS)
+                          & _end_within(pointer[2:csr_bits], argument[:count_bits],
+                                        self.csr_bytes // 4, count_bits - 1))
+
         # INFO's payload is constant: its bytes come from a table, not a shift register.
         info = Const(INFO_MAGIC | self.dram_bytes << 32 | self.clock_hz << 64 | self.baud << 96,
                      8 * INFO_BYTES)
         info_byte = Array(info.word_select(i, 8) for i in range(INFO_BYTES))[
-            INFO_BYTES - word_bytes]
-        payload_byte = Mux(command == Command.INFO, info_byte, word[:8])
+            INFO_BYTES - 1 - remaining[:4]]
+        read_data = Mux(command == Command.READ_CSR, self.csr.r_data, self.dram.r_data)
+
+        # One decrementer: loads the count of the response or payload at DECODE.
+        load = Signal()
+        count_down = Signal()
+        with m.If(load | count_down):
+            m.d.sync += remaining.eq(Mux(load, Mux(command == Command.INFO, INFO_BYTES,
+                                                   argument[:block_bits]),
+                                         remaining) - 1)
+
+        # Every byte after the sync byte goes through one CRC update, received or sent
+        # (tx.payload carries the received byte while no byte is offered).
+        crc_next = crc8_step(crc, self.tx.payload)
 
         m.d.comb += [
             self.csr.addr.eq(pointer),
             self.csr.w_data.eq(argument),
             self.dram.addr.eq(pointer),
             self.dram.w_data.eq(byte),
+            self.tx.payload.eq(byte),
         ]
-
-        def send(value, next_state):
-            """Offer ``value`` on tx; go to ``next_state`` once it is taken."""
-            m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(value)]
-            with m.If(self.tx.ready):
-                m.next = next_state
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
+                m.d.sync += [crc.eq(0), remaining.eq(REQUEST_HEADER_BYTES - 2)]
                 with m.If(got & (byte == REQUEST_SYNC)):
-                    m.d.sync += [rx_crc.eq(0), header_count.eq(0)]
                     m.next = "HEADER"
             with m.State("HEADER"):
-                with m.If(idle_cycles == self.timeout_cycles):
+                with m.If(expired):
                     m.next = "IDLE"
+                with m.Elif(finished):
+                    m.next = "DECODE"
                 with m.Elif(got):
-                    m.d.sync += [
-                        rx_crc.eq(crc8_step(rx_crc, byte)),
-                        header.eq(Cat(header[8:], byte)),
-                        header_count.eq(header_count + 1),
-                    ]
-                    with m.If(header_count == 8):
-                        m.next = "DECODE"
+                    m.d.comb += count_down.eq(1)
+                    m.d.sync += shift.eq(Cat(shift[8:], byte))
+                    with m.Switch(remaining[:4]):
+                        with m.Case(REQUEST_HEADER_BYTES - 2):
+                            m.d.sync += [command.eq(byte), unknown.eq(byte[3:] != 0)]
+                        with m.Case(3):  # the address is complete in ``shift``
+                            m.d.sync += [pointer.eq(shift),
+                                         above_pointer.eq(shift[pointer_bits:] != 0)]
             with m.State("DECODE"):
-                m.d.sync += [pointer.eq(address), remaining.eq(argument),
-                             status.eq(Status.OK)]
-                with m.Switch(command):
-                    with m.Case(Command.INFO):
-                        pass
-                    with m.Case(Command.WRITE_CSR):
-                        with m.If(~csr_in_range):
-                            m.d.sync += status.eq(Status.OUT_OF_RANGE)
-                    with m.Case(Command.READ_CSR):
-                        with m.If(~csr_in_range | ~csr_count_in_range):
-                            m.d.sync += status.eq(Status.OUT_OF_RANGE)
-                    with m.Case(Command.WRITE_DRAM, Command.READ_DRAM):
-                        with m.If(~block_in_range):
-                            m.d.sync += status.eq(Status.OUT_OF_RANGE)
-                    with m.Default():
-                        m.d.sync += status.eq(Status.BAD_COMMAND)
-                with m.If((command == Command.WRITE_DRAM) & (argument != 0)
-                          & (argument <= MAX_BLOCK_BYTES)):
+                m.d.comb += load.eq(1)
+                m.d.sync += status.eq(Status.OK)
+                in_range = Mux(command == Command.WRITE_CSR, csr_aligned,
+                               Mux(command == Command.READ_CSR, csr_aligned & words_in_range,
+                                   block_in_range))
+                with m.If(unknown | (command > Command.READ_DRAM)):
+                    m.d.sync += status.eq(Status.BAD_COMMAND)
+                with m.Elif((command != Command.INFO) & ~in_range):
+                    m.d.sync += status.eq(Status.OUT_OF_RANGE)
+                with m.If(~unknown & (command == Command.WRITE_DRAM) & ~empty & block_fits):
                     m.next = "PAYLOAD"
                 with m.Else():
                     m.next = "CHECK"
             with m.State("PAYLOAD"):
-                with m.If(idle_cycles == self.timeout_cycles):
+                with m.If(expired):
                     m.next = "IDLE"
+                with m.Elif(finished):
+                    m.next = "CHECK"
                 with m.Elif(got):
-                    m.d.sync += [
-                        rx_crc.eq(crc8_step(rx_crc, byte)),
-                        pointer.eq(pointer + 1),
-                        remaining.eq(remaining - 1),
-                    ]
-                    m.d.comb += self.dram.w_en.eq(status == Status.OK)
-                    with m.If(remaining == 1):
-                        m.next = "CHECK"
+                    m.d.comb += [count_down.eq(1), self.dram.w_en.eq(status == Status.OK)]
+                    m.d.sync += pointer.eq(pointer + 1)
             with m.State("CHECK"):
-                with m.If(idle_cycles == self.timeout_cycles):
+                with m.If(expired):
                     m.next = "IDLE"
                 with m.Elif(got):
-                    with m.If(crc8_step(rx_crc, byte) != 0):
+                    # A good request leaves the CRC at 0, ready for the response.
+                    m.d.sync += crc.eq(0)
+                    with m.If(crc_next != 0):
                         m.d.sync += status.eq(Status.BAD_CRC)
-                    m.d.sync += pointer.eq(address)
-                    m.next = "EXECUTE"
-            with m.State("EXECUTE"):
-                m.d.sync += [tx_crc.eq(0), word_bytes.eq(0)]
-                m.next = "SEND_SYNC"
-                with m.If(status == Status.OK):
-                    with m.Switch(command):
-                        with m.Case(Command.INFO):
-                            m.d.sync += word_bytes.eq(INFO_BYTES)
-                        with m.Case(Command.WRITE_CSR):
-                            m.d.comb += self.csr.w_en.eq(1)
-            with m.State("SEND_SYNC"):
-                send(RESPONSE_SYNC, "SEND_STATUS")
-            with m.State("SEND_STATUS"):
+                    with m.Elif((status == Status.OK) & (command == Command.WRITE_CSR)):
+                        m.d.comb += self.csr.w_en.eq(1)
+                    m.next = "SYNC"
+            with m.State("SYNC"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(RESPONSE_SYNC)]
+                with m.If(self.tx.ready):
+                    m.next = "STATUS"
+            with m.State("STATUS"):
                 m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(status)]
                 with m.If(self.tx.ready):
-                    m.d.sync += tx_crc.eq(crc8_step(tx_crc, status))
-                    with m.If(word_bytes != 0):
-                        m.next = "SEND_WORD"
-                    with m.Elif((status == Status.OK) & (command == Command.READ_DRAM)
-                                & (remaining != 0)):
-                        m.next = "READ_BYTE"
-                    with m.Elif((status == Status.OK) & (command == Command.READ_CSR)):
-                        m.next = "READ_CSR"
+                    with m.If((status == Status.OK) & (command == Command.INFO)):
+                        m.next = "INFO"
+                    with m.Elif((status == Status.OK) & ((command == Command.READ_CSR)
+                                                        | (command == Command.READ_DRAM))):
+                        m.next = "READ"
                     with m.Else():
-                        m.next = "SEND_CRC"
-            with m.State("SEND_WORD"):
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(payload_byte)]
+                        m.next = "CRC"
+            with m.State("INFO"):
+                with m.If(finished):
+                    m.next = "CRC"
+                with m.Else():
+                    m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(info_byte),
+                                 count_down.eq(self.tx.ready)]
+            with m.State("READ"):
+                with m.If(finished):
+                    m.next = "CRC"
+                with m.Else():
+                    m.d.comb += [self.csr.r_en.eq(command == Command.READ_CSR),
+                                 self.dram.r_en.eq(command == Command.READ_DRAM),
+                                 count_down.eq(1)]
+                    m.next = "CAPTURE"
+            with m.State("CAPTURE"):
+                m.d.sync += shift.eq(read_data)
+                m.next = "SEND"
+            with m.State("SEND"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(shift[:8])]
                 with m.If(self.tx.ready):
-                    m.d.sync += [
-                        tx_crc.eq(crc8_step(tx_crc, payload_byte)),
-                        word.eq(word >> 8),
-                        word_bytes.eq(word_bytes - 1),
-                    ]
-                    with m.If(word_bytes == 1):
-                        with m.If((command == Command.READ_CSR) & (remaining != 0)):
-                            m.next = "READ_CSR"
-                        with m.Else():
-                            m.next = "SEND_CRC"
-            with m.State("READ_CSR"):
-                m.d.comb += self.csr.r_en.eq(1)
-                m.d.sync += [pointer.eq(pointer + 4), remaining.eq(remaining - 1)]
-                m.next = "CAPTURE_CSR"
-            with m.State("CAPTURE_CSR"):
-                m.d.sync += [word.eq(self.csr.r_data), word_bytes.eq(4)]
-                m.next = "SEND_WORD"
-            with m.State("READ_BYTE"):
-                m.d.comb += self.dram.r_en.eq(1)
-                m.d.sync += [pointer.eq(pointer + 1), remaining.eq(remaining - 1)]
-                m.next = "LATCH_BYTE"
-            with m.State("LATCH_BYTE"):
-                m.d.sync += tx_byte.eq(self.dram.r_data)
-                m.next = "SEND_BYTE"
-            with m.State("SEND_BYTE"):
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(tx_byte)]
+                    m.d.sync += [shift.eq(Cat(shift[8:], byte)), pointer.eq(pointer + 1)]
+                    with m.If((command == Command.READ_DRAM) | (pointer[:2] == 3)):
+                        m.next = "READ"
+            with m.State("CRC"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(crc)]
                 with m.If(self.tx.ready):
-                    m.d.sync += tx_crc.eq(crc8_step(tx_crc, tx_byte))
-                    with m.If(remaining == 0):
-                        m.next = "SEND_CRC"
-                    with m.Else():
-                        m.next = "READ_BYTE"
-            with m.State("SEND_CRC"):
-                send(tx_crc, "IDLE")
+                    m.next = "IDLE"
 
-        receiving = fsm.ongoing("HEADER") | fsm.ongoing("PAYLOAD") | fsm.ongoing("CHECK")
+        m.d.comb += receiving.eq(fsm.ongoing("HEADER") | fsm.ongoing("PAYLOAD")
+                                 | fsm.ongoing("CHECK"))
+        # The CRC byte sent last brings the CRC back to 0.
+        with m.If((fsm.ongoing("HEADER") | fsm.ongoing("PAYLOAD")) & got
+                  | ~receiving & self.tx.valid & self.tx.ready & ~fsm.ongoing("SYNC")):
+            m.d.sync += crc.eq(crc_next)
         with m.If(~receiving | got):
-            m.d.sync += idle_cycles.eq(0)
+            m.d.sync += idle.eq(0)
         with m.Else():
-            m.d.sync += idle_cycles.eq(idle_cycles + 1)
+            m.d.sync += idle.eq(idle + 1)
         return m

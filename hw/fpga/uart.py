@@ -32,13 +32,16 @@ class UartReceiver(wiring.Component):
     """Receive 8N1 bytes from a serial line: start bit, 8 data bits LSB first, stop bit.
 
     The line is synchronised through two flip-flops; a start bit is confirmed at its
-    middle, then each bit is sampled ``divisor`` cycles apart.
+    middle, then each bit is sampled ``divisor`` cycles apart into a shift register
+    whose marker bit, shifted along with the data, tells when the eighth data bit is
+    in. ``payload`` is that shift register: it holds the byte from ``valid`` until
+    the first data bit of the next byte, at least one bit time later.
 
     Ports:
         rx (In, 1): the serial line, idle high.
-        data (Out, stream of 8): a received byte, ``valid`` for one cycle; the receiver
-            does not wait for ``ready`` (a UART cannot be paused), so a consumer must
-            take a byte within one byte time.
+        data (Out, stream of 8): a received byte, ``valid`` for one cycle at the middle
+            of its stop bit; the receiver does not wait for ``ready`` (a UART cannot be
+            paused), so a consumer must take a byte the cycle it is valid.
         framing_error (Out, 1): pulses for one cycle when a stop bit reads low; the byte
             is dropped.
     """
@@ -55,15 +58,16 @@ class UartReceiver(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        line = Signal(3, init=0b111)
-        m.d.sync += line.eq(Cat(self.rx, line[:-1]))
-        level = line[-1]
+        line = Signal(2, init=0b11)
+        m.d.sync += line.eq(Cat(self.rx, line[0]))
+        level = line[1]
 
         timer = Signal(range(self.divisor))
-        bit = Signal(range(8))
-        shift = Signal(8)
+        shift = Signal(9)  # data bits arrive at the top; the marker bit reaches bit 0 last
+        sample = timer == 0
+        m.d.comb += self.data.payload.eq(shift[1:])
         m.d.sync += [self.data.valid.eq(0), self.framing_error.eq(0)]
-        with m.If(timer != 0):
+        with m.If(~sample):
             m.d.sync += timer.eq(timer - 1)
 
         with m.FSM():
@@ -72,23 +76,19 @@ class UartReceiver(wiring.Component):
                     m.d.sync += timer.eq(self.divisor // 2 - 1)
                     m.next = "START"
             with m.State("START"):
-                with m.If(timer == 0):
+                with m.If(sample):
+                    m.d.sync += [timer.eq(self.divisor - 1), shift.eq(1 << 8)]
                     with m.If(level):
                         m.next = "IDLE"  # a glitch, not a start bit
                     with m.Else():
-                        m.d.sync += [timer.eq(self.divisor - 1), bit.eq(0)]
                         m.next = "DATA"
             with m.State("DATA"):
-                with m.If(timer == 0):
-                    m.d.sync += [shift.eq(Cat(shift[1:], level)), timer.eq(self.divisor - 1)]
-                    with m.If(bit == 7):
-                        m.next = "STOP"
-                    with m.Else():
-                        m.d.sync += bit.eq(bit + 1)
-            with m.State("STOP"):
-                with m.If(timer == 0):
-                    with m.If(level):
-                        m.d.sync += [self.data.payload.eq(shift), self.data.valid.eq(1)]
+                with m.If(sample):
+                    m.d.sync += timer.eq(self.divisor - 1)
+                    with m.If(~shift[0]):
+                        m.d.sync += shift.eq(Cat(shift[1:], level))
+                    with m.Elif(level):  # the stop bit
+                        m.d.sync += self.data.valid.eq(1)
                         m.next = "IDLE"
                     with m.Else():
                         m.d.sync += self.framing_error.eq(1)
