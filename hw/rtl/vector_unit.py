@@ -152,15 +152,16 @@ class VectorUnit(wiring.Component):
     With ``config.compact`` (iCE40, 12 MHz) one 32-bit datapath computes one lane per
     cycle, straight from the memories' outputs (no operand registers): each source row
     is read ``dim`` times, once per lane in order (VPOOL walks each output's window once
-    per lane), so a row takes ``dim`` cycles. VADD, VCLIP and VPOOL are one gated add;
-    VREQ reads its shift row in one cycle (its multiplier row is read again with every
-    source row), then takes an exact 32x32-bit product (four unregistered SB_MAC16) and
-    a left shifter that keeps only the 10 bits the int8 clamp needs plus an out-of-range
-    flag into a register, then rounds, adds the zero point and clamps. Lane results fill
-    a result row of ``dim - 1`` lanes; the last lane goes straight to the write port with
-    them (the compact memories write at the falling clock edge). ``busy`` is high for
-    dim x (source rows) + COMPACT_ROW_LATENCY cycles, VREQ dim x (source rows) + 1 +
-    COMPACT_VREQ_LATENCY (`busy_cycles`).
+    per lane), so a row takes ``dim`` cycles. VADD, VCLIP and VPOOL are one gated add
+    and two comparators (VCLIP reads its rows on acc_read_b, so that its hi and VPOOL's
+    max share one). VREQ reads its shift row in one cycle (its multiplier row is read
+    again with every source row), then takes an exact 32x32-bit product (four
+    unregistered SB_MAC16) and a left shifter that keeps only the 10 bits the int8
+    clamp needs plus an out-of-range flag into a register, then rounds, adds the zero
+    point and clamps. Lane results fill a result row of ``dim - 1`` lanes; the last lane
+    goes straight to the write port with them (the compact memories write at the
+    falling clock edge). ``busy`` is high for dim x (source rows) + COMPACT_ROW_LATENCY
+    cycles, VREQ dim x (source rows) + 1 + COMPACT_VREQ_LATENCY (`busy_cycles`).
 
     Ports:
         start (In, 1): begin executing ``instruction`` at this edge.
@@ -352,16 +353,18 @@ class VectorUnit(wiring.Component):
         vpool = instruction_view(Opcode.VPOOL, word)
         f = _latch_fields(m, self.start, word)
         to_sp = f.is_req | (f.is_pool & (vpool.dst_mem == SP))
+        count = Mux(f.is_add, instruction_view(Opcode.VADD, word).count,
+                    Mux(f.is_clip, vclip.count, Mux(f.is_req, vreq.count, vpool.count)))
 
         # ---- issue: walk n, then the lanes, then the pooling window; read operand rows ----
         issuing = Signal()
         params = Signal()  # VREQ's shift-row read cycle (param + 1, on acc_read_b)
-        rows_left = f.count  # counted down as the rows' last lanes issue
+        n = Signal(12)  # the row whose lanes issue
         lane = Signal(range(dim))
         wy = Signal(4)
         wx = Signal(4)
         dst_row = Signal(16)      # the row the result row goes to
-        src_row = Signal(16)      # src + n * src_stride, n = count - rows_left
+        src_row = Signal(16)      # src + n * src_stride
         window_row = Signal(16)   # ... + wy * win_stride_h
         element_row = Signal(16)  # ... + wx * win_stride_w
         first = (wy == 0) & (wx == 0)
@@ -369,13 +372,15 @@ class VectorUnit(wiring.Component):
         step = issuing & ~params
         write = Signal()  # the result row is written in this cycle
         next_dst = dst_row + f.dst_stride
+        # VADD and VCLIP read the next row's first lane as the previous row is written.
+        dst_read = Mux(write, next_dst, dst_row)
         m.d.comb += [
-            # VADD and VCLIP read the next row's first lane as the previous row is written.
-            self.acc_read_a.addr.eq(Mux(f.is_req, src_row, Mux(write, next_dst, dst_row))),
-            self.acc_read_a.en.eq(step & ~f.is_pool),
-            self.acc_read_b.addr.eq(Mux(f.is_req, vreq.param + params, element_row)),
-            self.acc_read_b.en.eq(params | (step & (f.is_req | ((f.is_add | f.is_pool)
-                                                                & ~f.src_is_sp)))),
+            self.acc_read_a.addr.eq(Mux(f.is_req, src_row, dst_read)),
+            self.acc_read_a.en.eq(step & (f.is_add | f.is_req)),
+            self.acc_read_b.addr.eq(Mux(f.is_req, vreq.param + params,
+                                        Mux(f.is_clip, dst_read, element_row))),
+            self.acc_read_b.en.eq(params | (step & (f.is_req | f.is_clip
+                                                    | ((f.is_add | f.is_pool) & ~f.src_is_sp)))),
             self.sp_read.addr.eq(element_row),
             self.sp_read.en.eq(step & f.src_is_sp),
         ]
@@ -385,11 +390,11 @@ class VectorUnit(wiring.Component):
             with m.If(last_in_window):
                 m.d.sync += [wy.eq(0), wx.eq(0), lane.eq(lane + 1)]
                 with m.If(lane == dim - 1):
-                    m.d.sync += [rows_left.eq(rows_left - 1),
+                    m.d.sync += [n.eq(n + 1),
                                  src_row.eq(src_row + f.src_stride),
                                  window_row.eq(src_row + f.src_stride),
                                  element_row.eq(src_row + f.src_stride)]
-                    with m.If(rows_left == 1):
+                    with m.If(n + 1 == count):
                         m.d.sync += issuing.eq(0)
                 with m.Else():
                     m.d.sync += [window_row.eq(src_row), element_row.eq(src_row)]
@@ -408,18 +413,21 @@ class VectorUnit(wiring.Component):
         row_a = data.View(data.ArrayLayout(signed(32), dim), self.acc_read_a.data)
         row_b = data.View(data.ArrayLayout(signed(32), dim), self.acc_read_b.data)
         row_sp = data.View(data.ArrayLayout(signed(8), dim), self.sp_read.data)
-        a = row_a[r_lane]  # VADD, VCLIP: the accumulator lane; VREQ: x
-        b = Mux(f.src_is_sp, row_sp[r_lane], row_b[r_lane])  # VADD, VPOOL: the source lane; VREQ: multiplier
-        # VADD a + b; VCLIP a, lo or hi (+ 0); VPOOL sum pooled + b (first: 0 + b);
-        # VPOOL max pooled or b (+ 0). lo <= hi, so clip_lo and clip_hi never both hold.
+        a = row_a[r_lane]  # VADD: the accumulator lane; VREQ: x
+        # VADD, VPOOL: the source lane; VCLIP: the accumulator lane; VREQ: multiplier
+        b = Mux(f.src_is_sp, row_sp[r_lane], row_b[r_lane])
+        # VADD a + b; VCLIP b, lo or hi (+ 0); VPOOL sum pooled + b (first: 0 + b);
+        # VPOOL max pooled or b (+ 0). One comparator serves VCLIP's hi and VPOOL's max;
+        # lo <= hi, so b < lo and b > hi never both hold.
         pooled = Signal(signed(32))  # running reduction of this lane's window
-        clip_lo, clip_hi = a < vclip.lo, a > vclip.hi
-        summing, b_larger = vpool.mode == SUM, b > pooled
-        with_x = Mux(f.is_clip, ~(clip_lo | clip_hi),
-                     f.is_add | (f.is_pool & ~r_first & (summing | ~b_larger)))
-        with_b = f.is_add | (f.is_pool & (r_first | summing | b_larger))
-        x = Mux(with_x, Mux(f.is_pool, pooled, a), 0)
-        y = Mux(with_b, b, Mux(f.is_clip & clip_lo, vclip.lo, Mux(f.is_clip & clip_hi, vclip.hi, 0)))
+        bound = Mux(f.is_clip, vclip.hi, pooled)
+        below_lo, above = b < vclip.lo, b > bound
+        summing = vpool.mode == SUM
+        with_x = Mux(f.is_clip, above, f.is_add | (f.is_pool & ~r_first & (summing | ~above)))
+        with_b = Mux(f.is_clip, ~below_lo & ~above,
+                     f.is_add | (f.is_pool & (r_first | summing | above)))
+        x = Mux(with_x, Mux(f.is_add, a, bound), 0)
+        y = Mux(with_b, b, Mux(f.is_clip & below_lo, vclip.lo, 0))
         result = Signal(signed(32))
         m.d.comb += result.eq(x + y)
         with m.If(r_valid & f.is_pool):
@@ -441,7 +449,8 @@ class VectorUnit(wiring.Component):
         doubled = Signal(signed(10))  # floor(2 * product / 2**shift), unless over
         over, negative = Signal(), Signal()
         m.d.sync += [doubled.eq(window), over.eq(out_of_range), negative.eq(product[63])]
-        offset = doubled[1:].as_signed() + vreq.zero_point + doubled[0]  # q + zero_point
+        # q + zero_point = floor((doubled + 1) / 2) + zero_point, as one add
+        offset = ((doubled + Cat(Const(1, 1), vreq.zero_point).as_signed()) >> 1)[:10].as_signed()
 
         # ---- the result row: lanes stored in turn, the last one written with the row ----
         # The low byte: VREQ's clamp of offset to [lo, hi], VPOOL's saturation of the
@@ -479,6 +488,7 @@ class VectorUnit(wiring.Component):
         ]
         with m.If(self.start):
             m.d.sync += [issuing.eq(1), params.eq(vreq.opcode == Opcode.VREQ),
-                         lane.eq(0), wy.eq(0), wx.eq(0), dst_row.eq(f.dst_start), src_row.eq(f.src_start),
-                         window_row.eq(f.src_start), element_row.eq(f.src_start)]
+                         n.eq(0), lane.eq(0), wy.eq(0), wx.eq(0), dst_row.eq(f.dst_start),
+                         src_row.eq(f.src_start), window_row.eq(f.src_start),
+                         element_row.eq(f.src_start)]
         return m
