@@ -79,11 +79,17 @@ class GemmEngine(wiring.Component):
         preloading = Signal()
         tiles_loaded = Signal(7)   # tiles whose rows are all in the array
         stream_tile = Signal(7)    # tile whose input rows are streaming
-        can_preload = (active & ~preloading & (preload_tile < gemm.k_count)
-                       & (preload_tile <= stream_tile + 1))
-        if not cfg.compact:
-            # Cycles until the last row read for bank b has passed every PE row (a compact
-            # array is done with a row the cycle it enters: a tile two ahead may follow).
+        if cfg.compact:
+            # One weight bank: tile p is preloaded from the cycle the last row of tile p-1
+            # is read (that row multiplies with the old weights as the first new row is
+            # written).
+            last_row_read = Signal()
+            can_preload = (active & ~preloading & (preload_tile < gemm.k_count)
+                           & ((preload_tile == stream_tile) | last_row_read))
+        else:
+            can_preload = (active & ~preloading & (preload_tile < gemm.k_count)
+                           & (preload_tile <= stream_tile + 1))
+            # Cycles until the last row read for bank b has passed every PE row.
             bank_hold = [Signal(range(dim + 2), name=f"bank_hold{b}") for b in range(2)]
             can_preload &= Mux(preload_tile[0], bank_hold[1] == 0, bank_hold[0] == 0)
         with m.If(can_preload):
@@ -134,6 +140,9 @@ class GemmEngine(wiring.Component):
                           | (last_weight & (tiles_loaded == stream_tile)))
         streaming = active & (stream_tile < gemm.k_count) & tile_ready
         m.d.comb += [self.input_read.addr.eq(input_row), self.input_read.en.eq(streaming)]
+        if cfg.compact:
+            m.d.comb += last_row_read.eq(streaming & (i == gemm.i_count - 1)
+                                         & (o == gemm.o_count - 1))
         with m.If(streaming):
             with m.If(i == gemm.i_count - 1):
                 m.d.sync += i.eq(0)

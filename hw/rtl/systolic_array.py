@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -27,10 +27,11 @@ class SystolicArray(wiring.Component):
 
     A compact array (``compact``, a slow clock) is not systolic: the row's ``dim**2``
     products are summed in the cycle it enters and registered once, so its result
-    leaves one cycle later (``array_latency(dim, compact=True)``), and a bank may be
-    written in the cycle a row using it enters (the row multiplies with the old
-    weights). It holds the two weight banks and one result row, no skew, de-skew or
-    partial-sum registers.
+    leaves one cycle later (``array_latency(dim, compact=True)``). It has one weight
+    bank (``x_bank`` and ``w_bank`` are ignored), held in the DSP blocks' input
+    registers: write it only once the last row using the old weights has entered (a
+    row entering in the cycle of a write multiplies with the old weights). It holds no
+    skew, de-skew or partial-sum registers, only the result row.
 
     Ports:
         x (In, DIM x signed 8): input row; lane k multiplies weight row k.
@@ -124,16 +125,14 @@ class SystolicArray(wiring.Component):
     def _elaborate_compact(self):
         m = Module()
         dim = self.dim
-        weights = [[[Signal(WEIGHT, name=f"weight{bank}_{k}_{j}") for j in range(dim)]
-                    for k in range(dim)] for bank in range(2)]
-        for bank in range(2):
-            for k in range(dim):
-                with m.If(self.w_we & (self.w_bank == bank) & (self.w_row == k)):
-                    m.d.sync += [weights[bank][k][j].eq(self.w_data[j]) for j in range(dim)]
+        # Without a reset, Yosys packs each weight into its multiplier's input register.
+        weights = [[Signal(WEIGHT, name=f"weight_{k}_{j}", reset_less=True)
+                    for j in range(dim)] for k in range(dim)]
+        for k in range(dim):
+            with m.If(self.w_we & (self.w_row == k)):
+                m.d.sync += [weights[k][j].eq(self.w_data[j]) for j in range(dim)]
         for j in range(dim):
-            products = [self.x[k] * Mux(self.x_bank, weights[1][k][j], weights[0][k][j])
-                        for k in range(dim)]
-            m.d.sync += self.y[j].eq(sum(products))
+            m.d.sync += self.y[j].eq(sum(self.x[k] * weights[k][j] for k in range(dim)))
         m.d.comb += [self.y_valid_next.eq(self.x_valid), self.y_tag_next.eq(self.x_tag)]
         m.d.sync += [self.y_valid.eq(self.x_valid), self.y_tag.eq(self.x_tag)]
         return m

@@ -3,7 +3,8 @@
 Parameters: ``dim``, ``rows`` (rows streamed per phase), ``seed``, ``compact`` (matching
 the build).
 Rows enter with random bubbles and random banks while the other bank is
-rewritten, so the bank hand-over is checked as well as the arithmetic.
+rewritten, so the bank hand-over is checked as well as the arithmetic. A compact
+array has one bank: it is rewritten between phases, in the cycle after a phase's last row.
 """
 
 from __future__ import annotations
@@ -57,14 +58,15 @@ async def rows_match_numpy(dut):
     """Stream random and extreme rows through both banks; compare every result row."""
     p = parameters()
     dim, rows, seed = p.get("dim", 4), p.get("rows", 40), p.get("seed", 1)
-    latency = array_latency(dim, p.get("compact", False))
+    compact = p.get("compact", False)
+    latency, banks = array_latency(dim, compact), 1 if compact else 2
     rng = np.random.default_rng(seed)
     tb = SystolicArrayTB(dut, dim)
     await start(dut)
     cocotb.start_soon(tb.monitor())
 
-    weights = [extreme_matrix(rng, (dim, dim)) for _ in range(2)]
-    for bank in range(2):
+    weights = [extreme_matrix(rng, (dim, dim)) for _ in range(banks)]
+    for bank in range(banks):
         for k in range(dim):
             await RisingEdge(dut.clk)
             await tb.write_weight_row(bank, k, weights[bank][k])
@@ -74,17 +76,18 @@ async def rows_match_numpy(dut):
     expected = []  # (tag, y, entry cycle)
     tag = 0
     for phase in range(3):
-        use_bank = phase % 2
+        use_bank = phase % banks
+        other_bank = (use_bank + 1) % banks
         pending = [(k, extreme_matrix(rng, (dim,))) for k in range(dim)] if phase else []
-        new_weights = weights[1 - use_bank].copy()
+        new_weights = weights[other_bank].copy()
         for step in range(rows):
             await RisingEdge(dut.clk)
             # The other bank was used by the previous phase: rewrite it once those rows
             # have left the array (the array's contract), while this phase streams.
-            if pending and step >= latency and rng.random() < 0.5:
+            if pending and banks == 2 and step >= latency and rng.random() < 0.5:
                 k, row = pending.pop(0)
                 new_weights[k] = row
-                await tb.write_weight_row(1 - use_bank, k, row)
+                await tb.write_weight_row(other_bank, k, row)
             else:
                 dut.w_we.value = 0
             if rng.random() < 0.75:
@@ -101,13 +104,13 @@ async def rows_match_numpy(dut):
                 dut.x_valid.value = 0
         for k, row in pending:
             await RisingEdge(dut.clk)
-            await tb.write_weight_row(1 - use_bank, k, row)
+            await tb.write_weight_row(other_bank, k, row)
             new_weights[k] = row
             dut.x_valid.value = 0
         await RisingEdge(dut.clk)
         dut.w_we.value = 0
         dut.x_valid.value = 0
-        weights[1 - use_bank] = new_weights
+        weights[other_bank] = new_weights
     for _ in range(latency + 4):
         await RisingEdge(dut.clk)
 
