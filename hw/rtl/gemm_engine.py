@@ -26,13 +26,18 @@ class GemmEngine(wiring.Component):
     cycles after it was read), and only while at most one other tile is pending, so
     weights are never overwritten in use.
 
-    A compact engine (``config.compact``, a slow clock) reads a result's accumulator
-    row in the cycle before the result leaves the array and writes it back, added,
-    in the cycle it leaves, with no forwarding: a compact VPU's accumulator writes at
-    the falling clock edge, so a read returns the row written in the same cycle
-    (`RowMemory` ``write_on_falling_edge``). It holds row addresses in
-    ``sp_address_bits`` / ``acc_address_bits`` rather than 16 bits: the same results
-    (in-range rows wrap alike), and each GEMM ends one cycle earlier.
+    A compact engine (``config.compact``, a slow clock) drives a compact array: one
+    weight bank, a result one cycle after its row enters. Tile k is preloaded from the
+    cycle the last input row of tile k-1 is read (and written in the cycle that row
+    enters the array), so a weight step takes ``o_count * i_count + dim - 1`` cycles
+    rather than ``o_count * i_count`` once the pipeline is full; it keeps no counts of
+    tiles loaded, rows in flight or bank holds. It reads a
+    result's accumulator row in the cycle its input row enters the array and writes it
+    back, added, in the next cycle, as the result leaves, with no forwarding: a compact
+    VPU's accumulator writes at the falling clock edge, so a read returns the row
+    written in the same cycle (`RowMemory` ``write_on_falling_edge``). ``busy`` falls
+    the cycle after that last write. It holds row addresses in ``sp_address_bits`` /
+    ``acc_address_bits`` rather than 16 bits (in-range rows wrap alike).
 
     Ports:
         start (In, 1): begin executing ``instruction`` (a GEMM) at this edge.
@@ -95,8 +100,12 @@ class GemmEngine(wiring.Component):
         with m.If(can_preload):
             m.d.sync += [preloading.eq(1), preload_row.eq(0)]
         weight_row_address = Signal(sp_row_bits)
+        if cfg.compact:  # the tiles' rows are consecutive: count through them
+            with m.If(preloading):
+                m.d.sync += weight_row_address.eq(weight_row_address + 1)
+        else:
+            m.d.comb += weight_row_address.eq(gemm.wgt + preload_tile * dim + preload_row)
         m.d.comb += [
-            weight_row_address.eq(gemm.wgt + preload_tile * dim + preload_row),
             self.weight_read.addr.eq(weight_row_address),
             self.weight_read.en.eq(preloading),
         ]
@@ -140,13 +149,15 @@ class GemmEngine(wiring.Component):
                           | (last_weight & (tiles_loaded == stream_tile)))
         streaming = active & (stream_tile < gemm.k_count) & tile_ready
         m.d.comb += [self.input_read.addr.eq(input_row), self.input_read.en.eq(streaming)]
-        if cfg.compact:
-            m.d.comb += last_row_read.eq(streaming & (i == gemm.i_count - 1)
-                                         & (o == gemm.o_count - 1))
+        if cfg.compact:  # the last (o, i) by o + 1 == o_count: no subtractor
+            last_i, last_o = i + 1 == gemm.i_count, o + 1 == gemm.o_count
+            m.d.comb += last_row_read.eq(streaming & last_i & last_o)
+        else:
+            last_i, last_o = i == gemm.i_count - 1, o == gemm.o_count - 1
         with m.If(streaming):
-            with m.If(i == gemm.i_count - 1):
+            with m.If(last_i):
                 m.d.sync += i.eq(0)
-                with m.If(o == gemm.o_count - 1):
+                with m.If(last_o):
                     m.d.sync += [o.eq(0), stream_tile.eq(stream_tile + 1),
                                  tile_input.eq(tile_input + gemm.k_inp_inc),
                                  outer_input.eq(tile_input + gemm.k_inp_inc),
@@ -260,7 +271,9 @@ class GemmEngine(wiring.Component):
         with m.If(active & drained):
             m.d.sync += active.eq(0)
         with m.If(self.start):
-            if not cfg.compact:
+            if cfg.compact:
+                m.d.sync += weight_row_address.eq(gemm.wgt)
+            else:
                 m.d.sync += tiles_loaded.eq(0)
             m.d.sync += [active.eq(1), preload_tile.eq(0), preloading.eq(0),
                          stream_tile.eq(0), o.eq(0), i.eq(0),
