@@ -207,16 +207,16 @@ class HostLinkBridge(wiring.Component):
                                                    argument[:block_bits]),
                                          remaining) - 1)
 
-        # Every byte after the sync byte goes through one CRC update, received or sent
-        # (tx.payload carries the received byte while no byte is offered).
-        crc_next = crc8_step(crc, self.tx.payload)
+        # Every byte after the sync byte goes through one CRC update, received or sent.
+        sent = Signal(8)  # the STATUS, INFO or read byte offered on tx
+        crc_next = crc8_step(crc, Mux(receiving, byte, sent))
 
         m.d.comb += [
             self.csr.addr.eq(pointer),
             self.csr.w_data.eq(argument),
             self.dram.addr.eq(pointer),
             self.dram.w_data.eq(byte),
-            self.tx.payload.eq(byte),
+            self.tx.payload.eq(sent),
         ]
 
         with m.FSM() as fsm:
@@ -264,9 +264,9 @@ class HostLinkBridge(wiring.Component):
                 with m.If(expired):
                     m.next = "IDLE"
                 with m.Elif(got):
-                    # A good request leaves the CRC at 0, ready for the response.
+                    # The CRC byte matches the CRC so far; the response's CRC starts at 0.
                     m.d.sync += crc.eq(0)
-                    with m.If(crc_next != 0):
+                    with m.If(byte != crc):
                         m.d.sync += status.eq(Status.BAD_CRC)
                     with m.Elif((status == Status.OK) & (command == Command.WRITE_CSR)):
                         m.d.comb += self.csr.w_en.eq(1)
@@ -276,7 +276,7 @@ class HostLinkBridge(wiring.Component):
                 with m.If(self.tx.ready):
                     m.next = "STATUS"
             with m.State("STATUS"):
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(status)]
+                m.d.comb += [self.tx.valid.eq(1), sent.eq(status)]
                 with m.If(self.tx.ready):
                     with m.If((status == Status.OK) & (command == Command.INFO)):
                         m.next = "INFO"
@@ -289,7 +289,7 @@ class HostLinkBridge(wiring.Component):
                 with m.If(finished):
                     m.next = "CRC"
                 with m.Else():
-                    m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(info_byte),
+                    m.d.comb += [self.tx.valid.eq(1), sent.eq(info_byte),
                                  count_down.eq(self.tx.ready)]
             with m.State("READ"):
                 with m.If(finished):
@@ -303,7 +303,7 @@ class HostLinkBridge(wiring.Component):
                 m.d.sync += shift.eq(read_data)
                 m.next = "SEND"
             with m.State("SEND"):
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(shift[:8])]
+                m.d.comb += [self.tx.valid.eq(1), sent.eq(shift[:8])]
                 with m.If(self.tx.ready):
                     m.d.sync += [shift.eq(Cat(shift[8:], byte)), pointer.eq(pointer + 1)]
                     with m.If((command == Command.READ_DRAM) | (pointer[:2] == 3)):
@@ -315,9 +315,9 @@ class HostLinkBridge(wiring.Component):
 
         m.d.comb += receiving.eq(fsm.ongoing("HEADER") | fsm.ongoing("PAYLOAD")
                                  | fsm.ongoing("CHECK"))
-        # The CRC byte sent last brings the CRC back to 0.
         with m.If((fsm.ongoing("HEADER") | fsm.ongoing("PAYLOAD")) & got
-                  | ~receiving & self.tx.valid & self.tx.ready & ~fsm.ongoing("SYNC")):
+                  | ~receiving & self.tx.valid & self.tx.ready & ~fsm.ongoing("SYNC")
+                  & ~fsm.ongoing("CRC")):
             m.d.sync += crc.eq(crc_next)
         with m.If(~receiving | got):
             m.d.sync += idle.eq(0)

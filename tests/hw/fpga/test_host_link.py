@@ -11,6 +11,9 @@ from kiln.drivers.vpu.board_link import HostLink
 from kiln.hw.fpga.board_top import BoardTop
 from kiln.hw.fpga.errors import HostLinkError
 from kiln.hw.fpga.link_protocol import (
+    INFO_BYTES,
+    MAX_BLOCK_BYTES,
+    MAX_CSR_WORDS,
     REQUEST_SYNC,
     RESPONSE_SYNC,
     Command,
@@ -19,13 +22,14 @@ from kiln.hw.fpga.link_protocol import (
     encode_request,
 )
 from kiln.hw.fpga.simulated_board import SimulatedBoard
-from kiln.hw.rtl.ports import DramPort, RegisterPort
+from kiln.hw.rtl.ports import REGISTER_ADDRESS_BITS, DramPort, RegisterPort
 
 CLOCK_HZ = 1_000_000
 DIVISOR = 4
 BAUD = CLOCK_HZ // DIVISOR
 DRAM_BYTES = 512
 TIMEOUT_CYCLES = 3000
+CSR_BYTES = 1 << REGISTER_ADDRESS_BITS
 
 
 class RegisterFile(wiring.Component):
@@ -96,6 +100,65 @@ def test_out_of_range_access_is_refused(link):
         link.write_dram(DRAM_BYTES - 4, bytes(8))
     with pytest.raises(HostLinkError, match="READ_CSR at 0x2: board answered OUT_OF_RANGE"):
         link.read_csr(2)
+
+
+def _expected_status(command, address, argument, dram_bytes):
+    """The status the protocol gives a request with a good CRC (docs/fpga.md)."""
+    if command == Command.INFO:
+        return Status.OK
+    if command in (Command.WRITE_DRAM, Command.READ_DRAM):
+        fits = argument <= MAX_BLOCK_BYTES and address + argument <= dram_bytes
+    elif command in (Command.WRITE_CSR, Command.READ_CSR):
+        fits = address < CSR_BYTES and address % 4 == 0
+        if command == Command.READ_CSR:
+            fits &= 1 <= argument <= MAX_CSR_WORDS and address + 4 * argument <= CSR_BYTES
+    else:
+        return Status.BAD_COMMAND
+    return Status.OK if fits else Status.OUT_OF_RANGE
+
+
+def _status_cases(dram_bytes):
+    top = 0xFFFF_FFFF
+    return [
+        (Command.INFO, 0x1234, 7), (Command.WRITE_CSR, CSR_BYTES - 4, 1),
+        (Command.WRITE_CSR, CSR_BYTES, 1), (Command.WRITE_CSR, 6, 1),
+        (Command.WRITE_CSR, top - 3, 1), (Command.READ_CSR, CSR_BYTES - 4, 1),
+        (Command.READ_CSR, CSR_BYTES - 4, 2), (Command.READ_CSR, CSR_BYTES - 128, 32),
+        (Command.READ_CSR, CSR_BYTES - 124, 32), (Command.READ_CSR, 0, 0),
+        (Command.READ_CSR, 0, 33), (Command.READ_CSR, 0, 1 << 31 | 1),
+        (Command.READ_CSR, 1 << 31, 1), (Command.READ_DRAM, dram_bytes - 3, 3),
+        (Command.READ_DRAM, dram_bytes - 3, 4), (Command.READ_DRAM, dram_bytes, 0),
+        (Command.READ_DRAM, dram_bytes + 1, 0), (Command.READ_DRAM, 0, MAX_BLOCK_BYTES + 1),
+        (Command.READ_DRAM, 0, 1 << 31), (Command.READ_DRAM, top, 1),
+        (Command.READ_DRAM, 1 << 20, 0), (Command.WRITE_DRAM, dram_bytes - 2, 4),
+        (Command.WRITE_DRAM, dram_bytes, 0), (Command.WRITE_DRAM, 0, MAX_BLOCK_BYTES + 1),
+        (5, 0, 0), (8, 0, 0), (0x83, 0, 0),
+    ]
+
+
+@pytest.mark.parametrize("dram_bytes", [DRAM_BYTES, 16 * 1024])
+def test_statuses_follow_the_protocol(dram_bytes):
+    top = BoardTop(RegisterFile(), bus_bytes=4, dram_bytes=dram_bytes, clock_hz=CLOCK_HZ,
+                   divisor=DIVISOR, timeout_cycles=TIMEOUT_CYCLES)
+    board = SimulatedBoard(top)
+    for command, address, argument in _status_cases(dram_bytes):
+        status = _expected_status(command, address, argument, dram_bytes)
+        payload = b""
+        if command == Command.WRITE_DRAM and 1 <= argument <= MAX_BLOCK_BYTES:
+            payload = bytes(range(argument))  # taken even when out of range, never written
+        body = bytes([command]) + address.to_bytes(4, "little") + argument.to_bytes(4, "little")
+        board.write(bytes([REQUEST_SYNC]) + body + payload + bytes([crc8(body + payload)]))
+        answer = 0
+        if status == Status.OK:
+            answer = {Command.INFO: INFO_BYTES, Command.READ_CSR: 4 * argument,
+                      Command.READ_DRAM: argument}.get(command, 0)
+        response = _raw_response(board, 3 + answer)
+        where = f"{command:#x} at {address:#x}, {argument:#x}"
+        assert response[:2] == bytes([RESPONSE_SYNC, status]), where
+        assert crc8(response[1:-1]) == response[-1], where
+    board.write(encode_request(Command.READ_DRAM, dram_bytes - 4, 4))
+    assert _raw_response(board, 7)[2:6] == bytes(4)  # the refused WRITE_DRAM wrote nothing
+    board.close()
 
 
 def _raw_response(board, size):
