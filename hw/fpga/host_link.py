@@ -42,6 +42,20 @@ def crc8_step(crc, byte):
     return Cat(*(_xor_all([value[i] for i in taps]) for taps in _CRC8_TAPS))
 
 
+def _ends_before(base, last, limit: int, last_bits: int):
+    """Return whether ``base + last < limit``, for ``last < 2**last_bits``.
+
+    When ``limit`` is a power of two above ``2**last_bits``, only the low ``last_bits``
+    bits of ``base`` go through an adder: a ``base`` whose bits from ``last_bits`` up
+    to ``limit`` are not all ones ends in range whatever ``last``.
+    """
+    limit_bits = limit.bit_length() - 1
+    if limit != 1 << limit_bits or limit_bits <= last_bits:
+        return base + last < limit
+    return (base[limit_bits:] == 0) & (
+        ~base[last_bits:limit_bits].all() | ~(base[:last_bits] + last)[last_bits])
+
+
 def _end_within(base, length, limit: int, length_bits: int):
     """Return whether ``base + length <= limit``, for ``length <= 2**length_bits``.
 
@@ -180,17 +194,18 @@ class HostLinkBridge(wiring.Component):
         argument = shift
         finished = remaining[-1]
         csr_aligned = ~above_pointer & (pointer[csr_bits:] == 0) & (pointer[:2] == 0)
-        empty = argument == 0
-        block_fits = (argument[block_bits:] == 0) & (
-            ~argument[block_bits - 1] | (argument[:block_bits - 1] == 0))
+        # The range checks run the cycle after the header, on the argument less one.
+        small = argument[block_bits:] == 0
+        last = remaining[:-1]  # offset of the last DRAM byte or register
+        empty = small & finished
+        block_fits = small & (finished | ~last[-1])
         block_in_range = block_fits & ~above_pointer & (
             _end_within(pointer, argument[:block_bits], self.dram_bytes, block_bits - 1)
             | (pointer == self.dram_bytes) & empty)
-        count_bits = MAX_CSR_WORDS.bit_length()
-        words_in_range = (~empty & (argument[count_bits:] == 0)
-                          & (argument[:count_bits] <= MAX_CSR_WORDS)
-                          & _end_within(pointer[2:csr_bits], argument[:count_bits],
-                                        self.csr_bytes // 4, count_bits - 1))
+        count_bits = (MAX_CSR_WORDS - 1).bit_length()
+        words_in_range = (small & (remaining[count_bits:] == 0)
+                          & _ends_before(pointer[2:csr_bits], last[:count_bits],
+                                         self.csr_bytes // 4, count_bits))
 
         # INFO's payload is constant: its bytes come from a table, not a shift register.
         info = Const(INFO_MAGIC | self.dram_bytes << 32 | self.clock_hz << 64 | self.baud << 96,
@@ -227,7 +242,8 @@ class HostLinkBridge(wiring.Component):
             with m.State("HEADER"):
                 with m.If(expired):
                     m.next = "IDLE"
-                with m.Elif(finished):
+                with m.Elif(finished):  # the argument is complete in ``shift``
+                    m.d.comb += load.eq(1)
                     m.next = "DECODE"
                 with m.Elif(got):
                     m.d.comb += count_down.eq(1)
@@ -239,7 +255,6 @@ class HostLinkBridge(wiring.Component):
                             m.d.sync += [pointer.eq(shift),
                                          above_pointer.eq(shift[pointer_bits:] != 0)]
             with m.State("DECODE"):
-                m.d.comb += load.eq(1)
                 m.d.sync += status.eq(Status.OK)
                 in_range = Mux(command == Command.WRITE_CSR, csr_aligned,
                                Mux(command == Command.READ_CSR, csr_aligned & words_in_range,
