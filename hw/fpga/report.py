@@ -25,6 +25,9 @@ CELL_TYPES = {
 #: Yosys cells that are a LUT or a flip-flop on iCE40 (counted from the synthesis log).
 _ICE40_LUT = re.compile(r"^SB_LUT4$")
 _ICE40_FF = re.compile(r"^SB_DFF\w*$")
+#: nextpnr-ice40 reports a constant net that clocks a cell (e.g. the unused clock input of an
+#: unregistered SB_MAC16) as a clock of its own; it is not one of the design's clocks.
+_CONSTANT_NET = "$PACKER_GND_NET"
 _UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%")
 _MAX_FREQUENCY = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz"
                             r"(?: \((PASS|FAIL) at ([\d.]+) MHz\))?")
@@ -90,7 +93,8 @@ class BuildReport:
         """Return the summary as a Markdown table."""
         lines = [f"Board {self.board} ({self.device}), VPU dim={self.config['dim']} "
                  f"sp_depth={self.config['sp_depth']} acc_depth={self.config['acc_depth']} "
-                 f"dram_bus_bytes={self.config['dram_bus_bytes']}, DRAM {self.dram_bytes} B, "
+                 f"dram_bus_bytes={self.config['dram_bus_bytes']}"
+                 f"{' (compact)' if self.config.get('compact') else ''}, DRAM {self.dram_bytes} B, "
                  f"UART {self.baud} baud",
                  "", "| resource | used | of | % |", "|---|---:|---:|---:|"]
         lines += [f"| {r.name} | {r.used} | {r.available} | {r.percent:.1f} |"
@@ -127,10 +131,17 @@ def device_utilisation(log_text: str) -> dict[str, tuple[int, int]]:
 
 
 def yosys_cell_counts(log_text: str) -> dict[str, int]:
-    """Return the cell counts of the last "Printing statistics" section of a Yosys log."""
-    start = log_text.rfind("Printing statistics")
+    """Return the cell counts of the last "Printing statistics" section of a Yosys log.
+
+    Where the section ends with a "design hierarchy" total, only that total is read
+    (the module tables above it count the same cells again).
+    """
+    section = log_text[log_text.rfind("Printing statistics"):]
+    hierarchy = section.find("=== design hierarchy ===")
+    if hierarchy >= 0:
+        section = section[hierarchy:]
     counts: dict[str, int] = {}
-    for line in log_text[start:].splitlines():
+    for line in section.splitlines():
         match = re.match(r"^\s+(\d+)\s+(\$?[A-Za-z_][\w$]*)\s*$", line)
         if match and not match[2].endswith(("wires", "bits", "ports", "cells", "submodules")):
             counts[match[2]] = counts.get(match[2], 0) + int(match[1])
@@ -138,12 +149,16 @@ def yosys_cell_counts(log_text: str) -> dict[str, int]:
 
 
 def clock_timing(report_json: dict | None, log_text: str) -> list[ClockTiming]:
-    """Return post-route fmax per clock: from the JSON report, else the log's last figures."""
+    """Return post-route fmax per clock: from the JSON report, else the log's last figures
+    (constant nets that nextpnr reports as clocks left out)."""
     if report_json and report_json.get("fmax"):
         return [ClockTiming(name, float(v["achieved"]), float(v["constraint"]))
-                for name, v in sorted(report_json["fmax"].items())]
+                for name, v in sorted(report_json["fmax"].items())
+                if not name.startswith(_CONSTANT_NET)]
     last: dict[str, ClockTiming] = {}
     for match in _MAX_FREQUENCY.finditer(log_text):
+        if match[1].startswith(_CONSTANT_NET):
+            continue
         last[match[1]] = ClockTiming(match[1], float(match[2]),
                                      float(match[4]) if match[4] else 0.0)
     return list(last.values())

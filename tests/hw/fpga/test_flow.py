@@ -96,6 +96,23 @@ def test_ice40_logic_cells_from_nextpnr_luts_and_flip_flops_from_yosys():
     assert rows["block RAMs"] == (28, 30)
 
 
+def test_yosys_cells_are_counted_once_with_a_hierarchy_total():
+    """Yosys prints the top module's table and then the design total: the same cells."""
+    log = YOSYS_LOG + YOSYS_LOG.split("\n", 2)[2].replace("=== kiln_vpu ===",
+                                                            "=== design hierarchy ===")
+    assert log.count("13936   SB_LUT4") == 2
+    assert yosys_cell_counts(log)["SB_LUT4"] == 13936
+
+
+def test_constant_nets_reported_as_clocks_are_left_out():
+    log = PNR_LOG + ("Info: Max frequency for clock '$PACKER_GND_NET_$glb_clk': 224.82 MHz "
+                     "(PASS at 12.00 MHz)\n")
+    report = {"fmax": {"$PACKER_GND_NET_$glb_clk": {"achieved": 224.8, "constraint": 12},
+                       "cd_sync.clk": {"achieved": 6.94, "constraint": 12}}}
+    assert [c.clock for c in clock_timing(report, log)] == ["cd_sync.clk"]
+    assert "$PACKER" not in "".join(c.clock for c in clock_timing(None, log))
+
+
 @pytest.mark.parametrize("name", sorted(BOARDS))
 def test_board_design_constrains_the_uart_pins(name, tmp_path):
     target = board(name)
