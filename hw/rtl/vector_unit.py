@@ -108,16 +108,17 @@ def _shifted_window(m, product, shift):
 #: row memory's read cycle, a register on its output (block-RAM outputs are slow), the
 #: add, clip or pooling step into a result register, then the int8 saturation and write.
 ROW_LATENCY = 3
-#: The same for the compact variant: the read, then the lane's result, computed from
-#: the memories' outputs and written with the row's last lane.
-COMPACT_ROW_LATENCY = 1
+#: The same for the compact variant: the read, the lane's result computed from the
+#: memories' outputs into the result row, then the write (the compact memories write at
+#: the falling clock edge, so the write port's inputs come from registers).
+COMPACT_ROW_LATENCY = 2
 #: The same for VREQ: read, output register, partial products, their sum, shift,
 #: round and zero point, clamp, then write.
 VREQ_LATENCY = 7
-#: The same for the compact variant's VREQ: read, then the lane's product (unregistered
-#: SB_MAC16s) and shift into a register, then its rounding, zero point and clamp (the
-#: last lane is written with the row).
-COMPACT_VREQ_LATENCY = 2
+#: The same for the compact variant's VREQ: read, the lane's product (unregistered
+#: SB_MAC16s) and shift into a register, its rounding, zero point and clamp into the
+#: result row, then the write.
+COMPACT_VREQ_LATENCY = 3
 
 
 def busy_cycles(instruction, config) -> int:
@@ -151,17 +152,17 @@ class VectorUnit(wiring.Component):
 
     With ``config.compact`` (iCE40, 12 MHz) one 32-bit datapath computes one lane per
     cycle, straight from the memories' outputs (no operand registers): each source row
-    is read ``dim`` times, once per lane in order (VPOOL walks each output's window once
-    per lane), so a row takes ``dim`` cycles. VADD, VCLIP and VPOOL are one gated add
-    and two comparators (VCLIP reads its rows on acc_read_b, so that its hi and VPOOL's
-    max share one). VREQ reads its shift row in one cycle (its multiplier row is read
-    again with every source row), then takes an exact 32x32-bit product (four
-    unregistered SB_MAC16) and a left shifter that keeps only the 10 bits the int8
-    clamp needs plus an out-of-range flag into a register, then rounds, adds the zero
-    point and clamps. Lane results fill a result row of ``dim - 1`` lanes; the last lane
-    goes straight to the write port with them (the compact memories write at the
-    falling clock edge). ``busy`` is high for dim x (source rows) + COMPACT_ROW_LATENCY
-    cycles, VREQ dim x (source rows) + 1 + COMPACT_VREQ_LATENCY (`busy_cycles`).
+    is read ``dim`` times, once per lane in order (VPOOL: each window row, once per
+    lane), so a row takes ``dim`` cycles. VADD, VCLIP and VPOOL are one gated add and
+    two comparators (VCLIP reads its rows on acc_read_b, so that its hi and VPOOL's max
+    share one). VREQ reads its shift row in one cycle (its multiplier row is read again
+    with every source row), then takes an exact 32x32-bit product (four unregistered
+    SB_MAC16) and a left shifter that keeps only the 10 bits the int8 clamp needs plus
+    an out-of-range flag into a register, then rounds, adds the zero point and clamps.
+    Lane results are stored into a result row that rotates by one lane per store (so
+    it also holds each lane's running VPOOL reduction), written in the cycle after its
+    last lane. ``busy`` is high for dim x (source rows) + COMPACT_ROW_LATENCY cycles,
+    VREQ dim x (source rows) + 1 + COMPACT_VREQ_LATENCY (`busy_cycles`).
 
     Ports:
         start (In, 1): begin executing ``instruction`` at this edge.
@@ -356,7 +357,7 @@ class VectorUnit(wiring.Component):
         count = Mux(f.is_add, instruction_view(Opcode.VADD, word).count,
                     Mux(f.is_clip, vclip.count, Mux(f.is_req, vreq.count, vpool.count)))
 
-        # ---- issue: walk n, then the lanes, then the pooling window; read operand rows ----
+        # ---- issue: walk n, then the pooling window, then the lanes; read operand rows ----
         issuing = Signal()
         params = Signal()  # VREQ's shift-row read cycle (param + 1, on acc_read_b)
         n = Signal(12)  # the row whose lanes issue
@@ -370,10 +371,12 @@ class VectorUnit(wiring.Component):
         first = (wy == 0) & (wx == 0)
         last_in_window = (wy == f.win_h - 1) & (wx == f.win_w - 1)
         step = issuing & ~params
-        write = Signal()  # the result row is written in this cycle
+        stored = Signal()  # the result row's last lane is stored in this cycle
+        write = Signal()   # the result row is written in this cycle
         next_dst = dst_row + f.dst_stride
-        # VADD and VCLIP read the next row's first lane as the previous row is written.
-        dst_read = Mux(write, next_dst, dst_row)
+        # VADD and VCLIP read the next row's lanes while the previous row is stored and
+        # written (dst_row advances with the write).
+        dst_read = Mux(stored | write, next_dst, dst_row)
         m.d.comb += [
             self.acc_read_a.addr.eq(Mux(f.is_req, src_row, dst_read)),
             self.acc_read_a.en.eq(step & (f.is_add | f.is_req)),
@@ -387,22 +390,19 @@ class VectorUnit(wiring.Component):
         with m.If(params):
             m.d.sync += params.eq(0)
         with m.Elif(step):
-            with m.If(last_in_window):
-                m.d.sync += [wy.eq(0), wx.eq(0), lane.eq(lane + 1)]
-                with m.If(lane == dim - 1):
-                    m.d.sync += [n.eq(n + 1),
-                                 src_row.eq(src_row + f.src_stride),
-                                 window_row.eq(src_row + f.src_stride),
-                                 element_row.eq(src_row + f.src_stride)]
-                    with m.If(n + 1 == count):
-                        m.d.sync += issuing.eq(0)
-                with m.Else():
-                    m.d.sync += [window_row.eq(src_row), element_row.eq(src_row)]
-            with m.Elif(wx == f.win_w - 1):
+            m.d.sync += lane.eq(lane + 1)
+            with m.If((lane == dim - 1) & last_in_window):
+                m.d.sync += [wy.eq(0), wx.eq(0), n.eq(n + 1),
+                             src_row.eq(src_row + f.src_stride),
+                             window_row.eq(src_row + f.src_stride),
+                             element_row.eq(src_row + f.src_stride)]
+                with m.If(n + 1 == count):
+                    m.d.sync += issuing.eq(0)
+            with m.Elif((lane == dim - 1) & (wx == f.win_w - 1)):
                 m.d.sync += [wx.eq(0), wy.eq(wy + 1),
                              window_row.eq(window_row + vpool.win_stride_h),
                              element_row.eq(window_row + vpool.win_stride_h)]
-            with m.Else():
+            with m.Elif(lane == dim - 1):
                 m.d.sync += [wx.eq(wx + 1), element_row.eq(element_row + vpool.win_stride_w)]
 
         # ---- the rows are on the memories' outputs: one lane of VADD, VCLIP or VPOOL ----
@@ -419,19 +419,21 @@ class VectorUnit(wiring.Component):
         # VADD a + b; VCLIP b, lo or hi (+ 0); VPOOL sum pooled + b (first: 0 + b);
         # VPOOL max pooled or b (+ 0). One comparator serves VCLIP's hi and VPOOL's max;
         # lo <= hi, so b < lo and b > hi never both hold.
-        pooled = Signal(signed(32))  # running reduction of this lane's window
+        # The result row rotates by one lane as each lane is stored, so lane k's running
+        # reduction of the window is in its lane 0 when lane k is computed.
+        out = Signal(data.ArrayLayout(32, dim))
+        pooled = out[0].as_signed()
         bound = Mux(f.is_clip, vclip.hi, pooled)
-        below_lo, above = b < vclip.lo, b > bound
+        below_lo, above_bound = b < vclip.lo, b > bound
         summing = vpool.mode == SUM
-        with_x = Mux(f.is_clip, above, f.is_add | (f.is_pool & ~r_first & (summing | ~above)))
-        with_b = Mux(f.is_clip, ~below_lo & ~above,
-                     f.is_add | (f.is_pool & (r_first | summing | above)))
+        with_x = Mux(f.is_clip, above_bound,
+                     f.is_add | (f.is_pool & ~r_first & (summing | ~above_bound)))
+        with_b = Mux(f.is_clip, ~below_lo & ~above_bound,
+                     f.is_add | (f.is_pool & (r_first | summing | above_bound)))
         x = Mux(with_x, Mux(f.is_add, a, bound), 0)
         y = Mux(with_b, b, Mux(f.is_clip & below_lo, vclip.lo, 0))
         result = Signal(signed(32))
         m.d.comb += result.eq(x + y)
-        with m.If(r_valid & f.is_pool):
-            m.d.sync += pooled.eq(result)
 
         # ---- VREQ: the product and the shift; then rounding, zero point and clamp ----
         q_valid = Signal()
@@ -452,39 +454,37 @@ class VectorUnit(wiring.Component):
         # q + zero_point = floor((doubled + 1) / 2) + zero_point, as one add
         offset = ((doubled + Cat(Const(1, 1), vreq.zero_point).as_signed()) >> 1)[:10].as_signed()
 
-        # ---- the result row: lanes stored in turn, the last one written with the row ----
+        # ---- the result row: lanes stored in turn, written in the cycle after the last ----
         # The low byte: VREQ's clamp of offset to [lo, hi], VPOOL's saturation of the
-        # result to [-128, 127] when it goes to the scratchpad, else the result's.
+        # window's last result to [-128, 127] when it goes to the scratchpad, else the
+        # result's.
         middle = result[7:31]  # all copies of the sign bit when the int32 result is an int8
         below = Mux(q_valid, Mux(over, negative, offset < vreq.lo),
-                    to_sp & result[31] & ~middle.all())
+                    to_sp & r_last & result[31] & ~middle.all())
         above = Mux(q_valid, Mux(over, ~negative, offset > vreq.hi),
-                    to_sp & ~result[31] & middle.any())
+                    to_sp & r_last & ~result[31] & middle.any())
         low8 = Signal(8)
         m.d.comb += low8.eq(Mux(below, Mux(q_valid, vreq.lo, -128),
                                 Mux(above, Mux(q_valid, vreq.hi, 127),
                                     Mux(q_valid, offset[:8], result[:8]))))
         value = Cat(low8, result[8:])
-        store = q_valid | (r_valid & (f.is_add | f.is_clip | (f.is_pool & r_last)))
-        out = Signal(data.ArrayLayout(32, dim - 1))  # lanes 0 .. dim - 2
+        store = q_valid | (r_valid & ~f.is_req)
         store_lane = Signal(range(dim))
-        m.d.comb += write.eq(store & (store_lane == dim - 1))
+        m.d.comb += stored.eq(store & (store_lane == dim - 1) & (~f.is_pool | r_last))
+        m.d.sync += write.eq(stored)
         with m.If(store):
-            m.d.sync += store_lane.eq(store_lane + 1)
-            for i in range(dim - 1):
-                with m.If(store_lane == i):
-                    m.d.sync += out[i].eq(value)
+            m.d.sync += [store_lane.eq(store_lane + 1),
+                         out.eq(Cat(*[out[i] for i in range(1, dim)], value))]
         with m.If(write):
             m.d.sync += dst_row.eq(next_dst)
-        row = [*out, value]
         m.d.comb += [
             self.acc_write.addr.eq(dst_row),
-            self.acc_write.data.eq(Cat(*row)),
+            self.acc_write.data.eq(out),
             self.acc_write.en.eq(write & ~to_sp),
             self.sp_write.addr.eq(dst_row),
-            self.sp_write.data.eq(Cat(*[lane_[:8] for lane_ in row])),
+            self.sp_write.data.eq(Cat(*[lane_[:8] for lane_ in out])),
             self.sp_write.en.eq(write & to_sp),
-            self.busy.eq(issuing | r_valid | q_valid),
+            self.busy.eq(issuing | r_valid | q_valid | write),
         ]
         with m.If(self.start):
             m.d.sync += [issuing.eq(1), params.eq(vreq.opcode == Opcode.VREQ),
