@@ -14,6 +14,8 @@ from kiln.drivers.vpu.isa_sim import IsaSimTransport
 from kiln.errors import DeviceError
 from kiln.hw import isa
 from kiln.hw.config import VPUConfig
+from kiln.hw.fpga import boards
+from kiln.hw.fpga.board_design import board_top
 from kiln.hw.fpga.board_top import BoardTop
 from kiln.hw.fpga.simulated_board import SimulatedBoard
 from kiln.hw.rtl.vpu import VPU
@@ -37,12 +39,12 @@ def board():
     transport.close()
 
 
-def _run_both(board, image, program_address, count):
+def _run_both(board, image, program_address, count, config=CONFIG, dram_bytes=DRAM_BYTES):
     """Run one DRAM image on the board and on the ISA simulator; return both DRAMs and stats."""
     board.write_dram(0, image)
     board_stats = board.run(program_address, count, 200_000)
     board_dram = board.read_dram(0, image.size)
-    reference = IsaSimTransport(CONFIG, dram_size=DRAM_BYTES)
+    reference = IsaSimTransport(config, dram_size=dram_bytes)
     reference.write_dram(0, image)
     sim_stats = reference.run(program_address, count, 200_000)
     sim_dram = reference.read_dram(0, image.size)
@@ -69,18 +71,37 @@ def _conv_relu_model():
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
-def test_compiled_model_is_bit_identical_to_the_isa_simulator(board):
+def _check_compiled_model(board, config, dram_bytes):
+    """Compile a quantized conv + ReLU for ``config``, run it on ``board`` and the ISA simulator."""
     rng = np.random.default_rng(1)
     samples = [rng.standard_normal((1, 2, 4, 4)).astype(np.float32) for _ in range(4)]
     model = kiln.quantize(kiln.convert_model(_conv_relu_model()), [{"x": s} for s in samples],
                           progress=False)
-    program = compile_subgraph(model, CONFIG)
+    program = compile_subgraph(model, config)
     image = program.dram_image({"x": samples[0]})
-    assert image.size <= DRAM_BYTES
-    results = _run_both(board, image, program.program_address, len(program.instructions))
+    assert image.size <= dram_bytes
+    results = _run_both(board, image, program.program_address, len(program.instructions),
+                        config, dram_bytes)
     _check_identical(*results)
-    expected = kiln.Core().compile_model(model, "VPU", {"VPU_CONFIG": CONFIG})({"x": samples[0]})[0]
+    expected = kiln.Core().compile_model(model, "VPU", {"VPU_CONFIG": config})({"x": samples[0]})[0]
     np.testing.assert_array_equal(program.read_outputs(results[0])[0], expected)
+
+
+def test_compiled_model_is_bit_identical_to_the_isa_simulator(board):
+    _check_compiled_model(board, CONFIG, DRAM_BYTES)
+
+
+def test_icebreaker_board_runs_a_compiled_model_bit_identically():
+    """The iCEBreaker's own build: the compact VPU, its 128 KiB DRAM in (simulated) SPRAM."""
+    target = boards.board("icebreaker")
+    top = board_top(target.config, dram_bytes=target.dram_bytes, clock_hz=CLOCK_HZ,
+                    baud=CLOCK_HZ // 4, dram_memory=target.dram_memory)
+    transport = BoardTransport(SimulatedBoard(top), target.config, progress=False)
+    try:
+        assert transport.info.dram_bytes == 128 * 1024
+        _check_compiled_model(transport, target.config, target.dram_bytes)
+    finally:
+        transport.close()
 
 
 @pytest.mark.slow
