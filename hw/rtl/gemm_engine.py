@@ -79,19 +79,21 @@ class GemmEngine(wiring.Component):
 
         active = Signal()
         # ---- weight preload: tile p into bank p % 2, one row per cycle ----
-        preload_tile = Signal(7)   # next tile to preload
         preload_row = Signal(range(dim + 1))
         preloading = Signal()
         tiles_loaded = Signal(7)   # tiles whose rows are all in the array
         stream_tile = Signal(7)    # tile whose input rows are streaming
         if cfg.compact:
-            # One weight bank: tile p is preloaded from the cycle the last row of tile p-1
-            # is read (that row multiplies with the old weights as the first new row is
-            # written).
+            # One weight bank, so the preload is at most one tile ahead: ``loaded`` says
+            # tile stream_tile's rows are all read. Tile p's preload starts the cycle after
+            # the last row of tile p-1 is read, as that row enters the array.
+            loaded = Signal()
             last_row_read = Signal()
-            can_preload = (active & ~preloading & (preload_tile < gemm.k_count)
-                           & ((preload_tile == stream_tile) | last_row_read))
+            can_preload = (active & ~preloading
+                           & Mux(loaded, last_row_read & (stream_tile + 1 != gemm.k_count),
+                                 stream_tile < gemm.k_count))
         else:
+            preload_tile = Signal(7)   # next tile to preload
             can_preload = (active & ~preloading & (preload_tile < gemm.k_count)
                            & (preload_tile <= stream_tile + 1))
             # Cycles until the last row read for bank b has passed every PE row.
@@ -111,14 +113,22 @@ class GemmEngine(wiring.Component):
         ]
         with m.If(preloading):
             with m.If(preload_row == dim - 1):
-                m.d.sync += [preloading.eq(0), preload_tile.eq(preload_tile + 1)]
+                m.d.sync += preloading.eq(0)
+                if cfg.compact:
+                    m.d.sync += loaded.eq(1)
+                else:
+                    m.d.sync += preload_tile.eq(preload_tile + 1)
             m.d.sync += preload_row.eq(preload_row + 1)
+        if cfg.compact:
+            with m.Elif(last_row_read):
+                m.d.sync += loaded.eq(0)
         # The row read this cycle is written into the array next cycle.
         weight_valid = Signal()
         weight_row = Signal(range(dim))
         weight_bank = Signal()
-        m.d.sync += [weight_valid.eq(preloading), weight_row.eq(preload_row),
-                     weight_bank.eq(preload_tile[0])]
+        m.d.sync += [weight_valid.eq(preloading), weight_row.eq(preload_row)]
+        if not cfg.compact:  # a compact array has one bank
+            m.d.sync += weight_bank.eq(preload_tile[0])
         last_weight = weight_valid & (weight_row == dim - 1)
         if not cfg.compact:
             with m.If(last_weight):
@@ -139,15 +149,13 @@ class GemmEngine(wiring.Component):
         outer_acc = Signal(acc_row_bits)   # acc + o * o_acc_inc
         acc_row = Signal(acc_row_bits)     # ... + i
         # A tile may stream from the cycle its last weight row is written: rows read now
-        # reach the array one cycle later, when that row is in place. (The tile preloaded
-        # is at most one ahead, so a compact engine compares that tile instead of counting
-        # the tiles loaded: it passed ``stream_tile`` when the last row was read.)
+        # reach the array one cycle later, when that row is in place.
         if cfg.compact:
-            tile_ready = preload_tile != stream_tile
+            streaming = active & loaded
         else:
             tile_ready = ((tiles_loaded > stream_tile)
                           | (last_weight & (tiles_loaded == stream_tile)))
-        streaming = active & (stream_tile < gemm.k_count) & tile_ready
+            streaming = active & (stream_tile < gemm.k_count) & tile_ready
         m.d.comb += [self.input_read.addr.eq(input_row), self.input_read.en.eq(streaming)]
         if cfg.compact:  # the last (o, i) by o + 1 == o_count: no subtractor
             last_i, last_o = i + 1 == gemm.i_count, o + 1 == gemm.o_count
@@ -272,10 +280,10 @@ class GemmEngine(wiring.Component):
             m.d.sync += active.eq(0)
         with m.If(self.start):
             if cfg.compact:
-                m.d.sync += weight_row_address.eq(gemm.wgt)
+                m.d.sync += [weight_row_address.eq(gemm.wgt), loaded.eq(0)]
             else:
-                m.d.sync += tiles_loaded.eq(0)
-            m.d.sync += [active.eq(1), preload_tile.eq(0), preloading.eq(0),
+                m.d.sync += [tiles_loaded.eq(0), preload_tile.eq(0)]
+            m.d.sync += [active.eq(1), preloading.eq(0),
                          stream_tile.eq(0), o.eq(0), i.eq(0),
                          tile_input.eq(gemm.inp), outer_input.eq(gemm.inp),
                          input_row.eq(gemm.inp), outer_acc.eq(gemm.acc), acc_row.eq(gemm.acc)]
