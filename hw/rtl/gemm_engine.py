@@ -27,11 +27,11 @@ class GemmEngine(wiring.Component):
     weights are never overwritten in use.
 
     A compact engine (``config.compact``, a slow clock) drives a compact array: one
-    weight bank, a result one cycle after its row enters. Tile k is preloaded from the
-    cycle the last input row of tile k-1 is read (and written in the cycle that row
-    enters the array), so a weight step takes ``o_count * i_count + dim - 1`` cycles
-    rather than ``o_count * i_count`` once the pipeline is full; it keeps no counts of
-    tiles loaded, rows in flight or bank holds. It reads a
+    weight bank, a result one cycle after its row enters. Tile k's rows are read from
+    the cycle after the last input row of tile k-1 is read (as that row enters the
+    array) and streaming resumes once they are, so a weight step takes
+    ``dim + o_count * i_count`` cycles, as ``kiln.sim.timing`` counts it; the engine
+    keeps no counts of tiles loaded, rows in flight or bank holds. It reads a
     result's accumulator row in the cycle its input row enters the array and writes it
     back, added, in the next cycle, as the result leaves, with no forwarding: a compact
     VPU's accumulator writes at the falling clock edge, so a read returns the row
