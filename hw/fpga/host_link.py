@@ -125,14 +125,15 @@ class HostLinkBridge(wiring.Component):
     The header is decoded as it arrives: its bytes shift through one 32-bit register,
     which holds the address after the fifth byte (copied into the access pointer, only
     as wide as the DRAM and CSR addresses, plus a flag for any higher address bit) and
-    the argument after the last. The cycle after the header the range checks and the
-    status are settled (a narrow add each for the DRAM block end and the CSR count) and
-    the argument, less one, goes into the down counter of DRAM bytes or CSR words.
-    A WRITE_DRAM byte is written the cycle it arrives; the request's CRC byte decides
-    BAD_CRC the cycle it arrives, and a WRITE_CSR is written in that same cycle. One
-    CRC-8 update serves the request (received bytes) and then the response (sent
-    bytes). Reads take three cycles per byte or register before it is offered on
-    ``tx``: the read, the capture into the shift register, then the byte.
+    the argument after the last. The cycle after the last header byte the argument,
+    less one, goes into the one down counter (of header bytes, then of payload or INFO
+    bytes or registers); the cycle after that the status is settled, with a narrow add
+    each for the DRAM block end and the CSR count. A WRITE_DRAM byte is written the
+    cycle it arrives; the CRC byte decides BAD_CRC the cycle it arrives (it must equal
+    the CRC so far), and a WRITE_CSR is written in that same cycle. One CRC-8 update
+    serves the request's bytes, then the response's. A DRAM byte or a register is read
+    and captured into the shift register in two cycles before its first byte is
+    offered on ``tx``.
 
     Parameters:
         dram_bytes: DRAM size in bytes; accesses past it answer OUT_OF_RANGE.
@@ -214,7 +215,7 @@ class HostLinkBridge(wiring.Component):
             INFO_BYTES - 1 - remaining[:4]]
         read_data = Mux(command == Command.READ_CSR, self.csr.r_data, self.dram.r_data)
 
-        # One decrementer: loads the count of the response or payload at DECODE.
+        # One decrementer; ``load`` takes the argument, complete the cycle after the header.
         load = Signal()
         count_down = Signal()
         with m.If(load | count_down):

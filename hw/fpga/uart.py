@@ -35,7 +35,7 @@ class UartReceiver(wiring.Component):
     middle, then each bit is sampled ``divisor`` cycles apart into a shift register
     whose marker bit, shifted along with the data, tells when the eighth data bit is
     in. ``payload`` is that shift register: it holds the byte from ``valid`` until
-    the first data bit of the next byte, at least one bit time later.
+    the middle of the next start bit, about one bit time later.
 
     Ports:
         rx (In, 1): the serial line, idle high.
