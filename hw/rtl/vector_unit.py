@@ -20,25 +20,25 @@ def _saturate(value, lo, hi):
 
 
 class _Fields(NamedTuple):
-    """The fields a vector instruction's loop needs, latched at ``start`` (the rest are read
-    from the held instruction word)."""
+    """The fields a vector instruction's loop needs: decoded from the held instruction
+    word, or latched at ``start`` (the rest are read from the held word)."""
 
-    is_add: Signal
-    is_clip: Signal
-    is_req: Signal
-    is_pool: Signal
-    count: Signal       # 12 bits
-    dst_stride: Signal  # 16 bits
-    src_stride: Signal  # 16 bits (0 for VCLIP)
-    win_h: Signal       # 4 bits (1 unless VPOOL)
-    win_w: Signal       # 4 bits (1 unless VPOOL)
-    src_is_sp: Signal   # the source rows are int8 scratchpad rows
+    is_add: Value
+    is_clip: Value
+    is_req: Value
+    is_pool: Value
+    count: Value       # 12 bits
+    dst_stride: Value  # 16 bits
+    src_stride: Value  # 16 bits (unused by VCLIP)
+    win_h: Value       # 4 bits (1 unless VPOOL)
+    win_w: Value       # 4 bits (1 unless VPOOL)
+    src_is_sp: Value   # the source rows are int8 scratchpad rows
     dst_start: Value    # the first destination row (combinational, valid at start)
     src_start: Value    # the first source row (combinational, valid at start)
 
 
-def _latch_fields(m, start, word) -> _Fields:
-    """Latch the loop fields of the vector instruction ``word`` at ``start``."""
+def _decode_fields(word) -> _Fields:
+    """Return the loop fields of the vector instruction ``word``, decoded from the word."""
     opcode = word[OPCODE_FIELD.offset:OPCODE_FIELD.offset + OPCODE_FIELD.width]
     vadd = instruction_view(Opcode.VADD, word)
     vclip = instruction_view(Opcode.VCLIP, word)
@@ -46,6 +46,22 @@ def _latch_fields(m, start, word) -> _Fields:
     vpool = instruction_view(Opcode.VPOOL, word)
     op_add, op_clip = opcode == Opcode.VADD, opcode == Opcode.VCLIP
     op_req, op_pool = opcode == Opcode.VREQ, opcode == Opcode.VPOOL
+    return _Fields(
+        op_add, op_clip, op_req, op_pool,
+        Mux(op_add, vadd.count, Mux(op_clip, vclip.count, Mux(op_req, vreq.count, vpool.count))),
+        Mux(op_add, vadd.dst_stride, Mux(op_clip, vclip.dst_stride,
+                                         Mux(op_req, vreq.dst_stride, vpool.dst_stride))),
+        Mux(op_add, vadd.src_stride, Mux(op_req, vreq.src_stride, vpool.src_stride)),
+        Mux(op_pool, vpool.win_h, 1),
+        Mux(op_pool, vpool.win_w, 1),
+        Mux(op_add, vadd.src_mem == SP, op_pool & (vpool.src_mem == SP)),
+        Mux(op_add, vadd.dst, Mux(op_clip, vclip.dst, Mux(op_req, vreq.dst, vpool.dst))),
+        Mux(op_add, vadd.src, Mux(op_req, vreq.src, vpool.src)))
+
+
+def _latch_fields(m, start, word) -> _Fields:
+    """Latch the loop fields of the vector instruction ``word`` at ``start``."""
+    d = _decode_fields(word)
     is_add, is_clip, is_req, is_pool = Signal(), Signal(), Signal(), Signal()
     count = Signal(12)
     dst_stride = Signal(16)
@@ -55,22 +71,13 @@ def _latch_fields(m, start, word) -> _Fields:
     src_is_sp = Signal()
     with m.If(start):
         m.d.sync += [
-            is_add.eq(op_add), is_clip.eq(op_clip), is_req.eq(op_req), is_pool.eq(op_pool),
-            count.eq(Mux(op_add, vadd.count, Mux(op_clip, vclip.count,
-                                                 Mux(op_req, vreq.count, vpool.count)))),
-            dst_stride.eq(Mux(op_add, vadd.dst_stride, Mux(op_clip, vclip.dst_stride,
-                                                           Mux(op_req, vreq.dst_stride,
-                                                               vpool.dst_stride)))),
-            src_stride.eq(Mux(op_add, vadd.src_stride, Mux(op_req, vreq.src_stride,
-                                                           vpool.src_stride))),
-            win_h.eq(Mux(op_pool, vpool.win_h, 1)),
-            win_w.eq(Mux(op_pool, vpool.win_w, 1)),
-            src_is_sp.eq(Mux(op_add, vadd.src_mem == SP, op_pool & (vpool.src_mem == SP))),
+            is_add.eq(d.is_add), is_clip.eq(d.is_clip), is_req.eq(d.is_req),
+            is_pool.eq(d.is_pool), count.eq(d.count), dst_stride.eq(d.dst_stride),
+            src_stride.eq(d.src_stride), win_h.eq(d.win_h), win_w.eq(d.win_w),
+            src_is_sp.eq(d.src_is_sp),
         ]
-    dst_start = Mux(op_add, vadd.dst, Mux(op_clip, vclip.dst, Mux(op_req, vreq.dst, vpool.dst)))
-    src_start = Mux(op_add, vadd.src, Mux(op_req, vreq.src, vpool.src))
     return _Fields(is_add, is_clip, is_req, is_pool, count, dst_stride, src_stride, win_h, win_w,
-                   src_is_sp, dst_start, src_start)
+                   src_is_sp, d.dst_start, d.src_start)
 
 
 def _all_equal(bits):
@@ -352,10 +359,15 @@ class VectorUnit(wiring.Component):
         vclip = instruction_view(Opcode.VCLIP, word)
         vreq = instruction_view(Opcode.VREQ, word)
         vpool = instruction_view(Opcode.VPOOL, word)
-        f = _latch_fields(m, self.start, word)
+        # The word is held while busy: the loop's fields are decoded from it, and only the
+        # opcode's flags, which gate the whole datapath, are latched at start (timing).
+        decoded = _decode_fields(word)
+        flags = {name: Signal(name=name)
+                 for name in ("is_add", "is_clip", "is_req", "is_pool", "src_is_sp")}
+        with m.If(self.start):
+            m.d.sync += [flag.eq(getattr(decoded, name)) for name, flag in flags.items()]
+        f = decoded._replace(**flags)
         to_sp = f.is_req | (f.is_pool & (vpool.dst_mem == SP))
-        count = Mux(f.is_add, instruction_view(Opcode.VADD, word).count,
-                    Mux(f.is_clip, vclip.count, Mux(f.is_req, vreq.count, vpool.count)))
 
         # ---- issue: walk n, then the pooling window, then the lanes; read operand rows ----
         issuing = Signal()
@@ -396,7 +408,7 @@ class VectorUnit(wiring.Component):
                              src_row.eq(src_row + f.src_stride),
                              window_row.eq(src_row + f.src_stride),
                              element_row.eq(src_row + f.src_stride)]
-                with m.If(n + 1 == count):
+                with m.If(n + 1 == f.count):
                     m.d.sync += issuing.eq(0)
             with m.Elif((lane == dim - 1) & (wx == f.win_w - 1)):
                 m.d.sync += [wx.eq(0), wy.eq(wy + 1),
