@@ -29,8 +29,9 @@ class StoreEngine(wiring.Component):
     (read ports hold their data) while its beats are offered, from t+1, and the next
     row is read in the cycle the last beat is taken, so rows still follow each other
     without a gap. Beat k takes its bytes from the row's beat k and the top bytes of
-    its beat k - 1, selected by the element's byte offset. The DRAM address walks
-    with the element being written, so no address is copied along the pipeline.
+    its beat k - 1 (registered as that beat was taken), selected by the element's
+    byte offset. The DRAM address walks with the element being written, so no
+    address is copied along the pipeline.
 
     Ports:
         start (In, 1): begin executing ``instruction`` (a STORE) at this edge.
@@ -187,18 +188,16 @@ class StoreEngine(wiring.Component):
         m.d.comb += read.eq(remaining & (~have | last_taken))
 
         # Byte i of beat k is byte (k * bus + i - offset) of the element: from the row's
-        # beat k, or for i < offset from its beat k - 1 (beats past the row read 0). The
-        # pair is shifted up by offset bytes, one stage of 2:1 multiplexers per offset bit.
+        # beat k, or for i < offset from its beat k - 1, kept in ``previous`` as beat k - 1
+        # was taken (beats past the row read 0). The pair is shifted up by offset bytes,
+        # one stage of 2:1 multiplexers per offset bit.
         row = Signal(8 * bus * self.max_beats)
         m.d.comb += row.eq(Mux(store.mem == ACC, self.acc_read.data, self.sp_read.data))
-        row_beats = [row[8 * bus * k:8 * bus * (k + 1)] for k in range(self.max_beats)]
         current, previous = Signal(8 * bus), Signal(8 * bus)
         with m.Switch(beat):
             for k in range(self.max_beats):
                 with m.Case(k):
-                    m.d.comb += current.eq(row_beats[k])
-                    if k:
-                        m.d.comb += previous.eq(row_beats[k - 1])
+                    m.d.comb += current.eq(row[8 * bus * k:8 * bus * (k + 1)])
         pair = Cat(previous, current)
         for bit in range(bus_shift):
             step = 8 << bit
@@ -218,7 +217,7 @@ class StoreEngine(wiring.Component):
             self.acc_read.en.eq(read & (store.mem == ACC)),
         ]
         with m.If(taken):
-            m.d.sync += [beat.eq(beat + 1), left.eq(left - bus)]
+            m.d.sync += [beat.eq(beat + 1), left.eq(left - bus), previous.eq(current)]
         # After an element's last beat the walk moves on to the next element.
         next_address = Signal(DRAM_ADDRESS_BITS)
         m.d.comb += next_address.eq(Mux(have_last, row_address, address)
