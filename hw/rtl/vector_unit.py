@@ -33,8 +33,8 @@ class _Fields(NamedTuple):
     win_h: Value       # 4 bits (1 unless VPOOL)
     win_w: Value       # 4 bits (1 unless VPOOL)
     src_is_sp: Value   # the source rows are int8 scratchpad rows
-    dst_start: Value    # the first destination row (combinational, valid at start)
-    src_start: Value    # the first source row (combinational, valid at start)
+    dst_start: Value   # the first destination row (combinational, valid at start)
+    src_start: Value   # the first source row (combinational, valid at start)
 
 
 def _decode_fields(word) -> _Fields:
@@ -168,8 +168,10 @@ class VectorUnit(wiring.Component):
     an out-of-range flag into a register, then rounds, adds the zero point and clamps.
     Lane results are stored into a result row that rotates by one lane per store (so
     it also holds each lane's running VPOOL reduction), written in the cycle after its
-    last lane. ``busy`` is high for dim x (source rows) + COMPACT_ROW_LATENCY cycles,
-    VREQ dim x (source rows) + 1 + COMPACT_VREQ_LATENCY (`busy_cycles`).
+    last lane. The loop's fields are decoded from the held instruction word (only the
+    opcode's flags are latched at ``start``). ``busy`` is high for dim x (source rows) +
+    COMPACT_ROW_LATENCY cycles, VREQ dim x (source rows) + 1 + COMPACT_VREQ_LATENCY
+    (`busy_cycles`).
 
     Ports:
         start (In, 1): begin executing ``instruction`` at this edge.
