@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 
 COMMAND = ("hw", "bitstream")
@@ -20,7 +21,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--sp-depth", type=int, help="scratchpad rows (default: the board's)")
     parser.add_argument("--acc-depth", type=int, help="accumulator rows (default: the board's)")
     parser.add_argument("--dram-bus-bytes", type=int, help="DRAM beat width in bytes")
-    parser.add_argument("--dram-kib", type=int, help="block-RAM DRAM size in KiB")
+    parser.add_argument("--dram-kib", type=int, help="on-chip DRAM size in KiB")
+    parser.add_argument("--compact", action=argparse.BooleanOptionalAction, default=None,
+                        help="build the RTL's small variants (VPUConfig.compact; default: the "
+                        "board's, on for icebreaker)")
     parser.add_argument("--baud", type=int, help="host-link UART speed in bit/s")
     parser.add_argument("--clock-mhz", type=float,
                         help="run the VPU from a PLL at this frequency (ECP5 boards; default: "
@@ -43,7 +47,8 @@ def run(args) -> int:
         target = board(args.board)
         overrides = {name: value for name, value in (
             ("dim", args.dim), ("sp_depth", args.sp_depth), ("acc_depth", args.acc_depth),
-            ("dram_bus_bytes", args.dram_bus_bytes)) if value is not None}
+            ("dram_bus_bytes", args.dram_bus_bytes), ("compact", args.compact))
+            if value is not None}
         config = dataclasses.replace(target.config, **overrides)
         dram_bytes = args.dram_kib * 1024 if args.dram_kib else None
         report = build_bitstream(target, config, args.out, dram_bytes=dram_bytes,

@@ -1,4 +1,4 @@
-"""A real bitstream build of the smallest VPU for the ULX3S-85F through `kiln hw bitstream`.
+"""Real bitstream builds through `kiln hw bitstream`: the smallest ULX3S-85F VPU, the iCEBreaker's.
 
 Runs Yosys and nextpnr (YoWASP builds; their compiled WebAssembly is cached under
 ~/.cache/YoWASP after the first run). A few minutes of one core. The pipelined RTL
@@ -37,3 +37,22 @@ def test_smallest_ulx3s_bitstream_builds_with_fmax_reported(tmp_path, capsys):
     assert clock["constraint_mhz"] == 25.0
     assert clock["achieved_mhz"] >= FMAX_FLOOR_MHZ, printed
     assert f"{clock['achieved_mhz']:.2f}" in printed
+
+
+@pytest.mark.fpga
+def test_icebreaker_bitstream_fits_the_up5k_and_meets_its_clock(tmp_path, capsys):
+    """The iCEBreaker's default build: the compact VPU, the host link and the SPRAM DRAM."""
+    out = tmp_path / "icebreaker"
+    status = main(["hw", "bitstream", "--board", "icebreaker", "--out", str(out), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert (out / "kiln_vpu.bin").stat().st_size > 100_000
+    summary = json.loads((out / "summary.json").read_text())
+    rows = {r["name"]: r for r in summary["resources"]}
+    assert 0 < rows["logic cells"]["used"] <= rows["logic cells"]["available"] == 5280
+    assert 0 < rows["DSPs"]["used"] <= rows["DSPs"]["available"] == 8
+    assert rows["SPRAMs"]["used"] == 4
+    assert summary["config"]["compact"] is True
+    [clock] = summary["clocks"]
+    assert clock["constraint_mhz"] == pytest.approx(12.0, abs=0.01)
+    assert clock["achieved_mhz"] >= clock["constraint_mhz"], printed

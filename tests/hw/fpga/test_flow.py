@@ -1,6 +1,7 @@
 """The bitstream flow without running the toolchain: PLL search, constraints, report parsing."""
 
 import dataclasses
+import types
 
 import pytest
 from kiln.cli import main
@@ -191,3 +192,18 @@ def test_lut_mapping_is_chosen_up_front():
         lut_mapping_for(icebreaker, icebreaker.config, "abc")
     with pytest.raises(FpgaFlowError, match="'abc10' is not one of auto, abc9, abc"):
         lut_mapping_for(ulx3s, big, "abc10")
+
+
+def test_cli_compact_flag_reaches_the_config(tmp_path, monkeypatch):
+    built = []
+
+    def build(target, config, out, **options):
+        built.append(config)
+        return types.SimpleNamespace(table=lambda: "summary", clocks=[])
+
+    monkeypatch.setattr("kiln.hw.fpga.flow.build_bitstream", build)
+    for flag in ("--no-compact", "--compact"):
+        assert main(["hw", "bitstream", "--board", "icebreaker", flag, "--out", str(tmp_path)]) == 0
+    assert main(["hw", "bitstream", "--board", "icebreaker", "--out", str(tmp_path)]) == 0
+    assert [config.compact for config in built] == [False, True, True]
+    assert not board("ulx3s-85f").config.compact
