@@ -254,9 +254,14 @@ def main(argv=None) -> int:
     parser.add_argument("--parts", action="store_true",
                         help="synthesise each VPU block alone and print its cells (no build)")
     parser.add_argument("--dsp", action="store_true", help="with --parts on iCE40: use SB_MAC16")
+    parser.add_argument("--compact", action=argparse.BooleanOptionalAction, default=None,
+                        help="with --parts: VPUConfig.compact (default: the board's)")
     args = parser.parse_args(argv)
     target = board(args.board)
     if args.parts:
+        if args.compact is not None:
+            target = dataclasses.replace(
+                target, config=dataclasses.replace(target.config, compact=args.compact))
         print(parts_table(target, args.dsp))
         return 0
     command = ("python benchmarks/fpga_scaling.py --board " + args.board + " --dims "
