@@ -4,12 +4,12 @@ Every field slice here comes from ``kiln.hw.isa.FORMATS``; this module holds
 no bit offset or width of its own.
 """
 
-from amaranth import Module, Signal, signed, unsigned
+from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import INSTRUCTION_BITS
-from ..isa import FORMATS, OPCODE_FIELD, TOKEN_FIELDS, Opcode, Queue
+from ..isa import FORMATS, MEMORIES, OPCODE_FIELD, TOKEN_FIELDS, Opcode, Queue
 
 
 def instruction_layout(opcode: Opcode) -> data.FlexibleLayout:
@@ -24,6 +24,16 @@ def instruction_layout(opcode: Opcode) -> data.FlexibleLayout:
 def instruction_view(opcode: Opcode, word) -> data.View:
     """Return ``word`` (a 128-bit value) viewed with the fields of ``opcode``."""
     return data.View(instruction_layout(opcode), word)
+
+
+def element_bytes(m, transfer: data.View, config) -> Signal:
+    """Return the DRAM bytes of one element of a LOAD or STORE view ``transfer``: its
+    ``lanes`` (0 means ``dim``) int8 bytes, or four per lane for the accumulator."""
+    lanes = Signal(range(config.dim + 1))
+    m.d.comb += lanes.eq(Mux(transfer.lanes == 0, config.dim, transfer.lanes))
+    size = Signal(range(config.acc_row_bytes + 1))
+    m.d.comb += size.eq(Mux(transfer.mem == MEMORIES.index("acc"), lanes * 4, lanes))
+    return size
 
 
 def reserved_mask(opcode: Opcode) -> int:

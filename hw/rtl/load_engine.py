@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import DRAM_ADDRESS_BITS, INSTRUCTION_BITS
 from ..isa import MEMORIES, Opcode
-from .decoder import instruction_view
+from .decoder import element_bytes, instruction_view
 from .memories import RowWritePort
 from .ports import DramPort
 
@@ -129,10 +129,7 @@ class LoadEngine(wiring.Component):
             width=descriptor_layout.size, depth=self.buffer_depth)
 
         # ---- issue: walk the padded block, request the beats of each real element ----
-        lanes = Signal(range(cfg.dim + 1))
-        m.d.comb += lanes.eq(Mux(load.lanes == 0, cfg.dim, load.lanes))
-        element_bytes = Signal(range(row_bytes + 1))
-        m.d.comb += element_bytes.eq(Mux(load.mem == ACC, lanes * 4, lanes))
+        size = element_bytes(m, load, cfg)
         width = Signal(12)
         height = Signal(12)
         m.d.comb += [width.eq(load.pad_left + load.x_size + load.pad_right),
@@ -151,11 +148,11 @@ class LoadEngine(wiring.Component):
         offset = Signal(range(bus))
         m.d.comb += offset.eq(address[:bus_shift] if bus_shift else 0)
         total_beats = Signal(range(self.max_beats + 1))
-        m.d.comb += total_beats.eq((offset + element_bytes + bus - 1) >> bus_shift)
+        m.d.comb += total_beats.eq((offset + size + bus - 1) >> bus_shift)
 
         descriptor = data.View(descriptor_layout, elements.w_data)
         m.d.comb += [descriptor.pad.eq(is_pad), descriptor.offset.eq(offset),
-                     descriptor.beats.eq(total_beats), descriptor.bytes.eq(element_bytes)]
+                     descriptor.beats.eq(total_beats), descriptor.bytes.eq(size)]
 
         request = Signal()
         advance = Signal()
@@ -166,7 +163,7 @@ class LoadEngine(wiring.Component):
             self.dram.req_we.eq(0),
             request.eq(self.dram.req_valid & self.dram.req_ready),
             elements.w_en.eq(Mux(is_pad, issuing & elements.w_rdy, request & (beat == 0))),
-            self.read_bytes.eq(Mux(request & (beat == 0), element_bytes, 0)),
+            self.read_bytes.eq(Mux(request & (beat == 0), size, 0)),
             advance.eq(Mux(is_pad, elements.w_en, request & (beat == total_beats - 1))),
         ]
         with m.If(request):
@@ -269,10 +266,7 @@ class LoadEngine(wiring.Component):
             width=descriptor_layout.size, depth=min(self.buffer_depth, cfg.dram_latency + 3))
 
         # ---- issue: walk the padded block, request the beats of each real element ----
-        lanes = Signal(range(cfg.dim + 1))
-        m.d.comb += lanes.eq(Mux(load.lanes == 0, cfg.dim, load.lanes))
-        element_bytes = Signal(range(row_bytes + 1))
-        m.d.comb += element_bytes.eq(Mux(load.mem == ACC, lanes * 4, lanes))
+        size = element_bytes(m, load, cfg)
         side = (1 << len(load.pad_top)) - 1
         extent = 2 * side + (1 << len(load.y_size)) - 1  # the most padded rows or columns
         width = Signal(range(extent + 1))
@@ -293,7 +287,7 @@ class LoadEngine(wiring.Component):
         offset = Signal(range(bus))
         m.d.comb += offset.eq(address[:bus_shift] if bus_shift else 0)
         total_beats = Signal(range(self.max_beats + 1))
-        m.d.comb += total_beats.eq((offset + element_bytes + bus - 1) >> bus_shift)
+        m.d.comb += total_beats.eq((offset + size + bus - 1) >> bus_shift)
 
         descriptor = data.View(descriptor_layout, elements.w_data)
         m.d.comb += [descriptor.pad.eq(is_pad), descriptor.offset.eq(offset)]
@@ -307,7 +301,7 @@ class LoadEngine(wiring.Component):
             self.dram.req_we.eq(0),
             request.eq(self.dram.req_valid & self.dram.req_ready),
             elements.w_en.eq(Mux(is_pad, issuing & elements.w_rdy, request & (beat == 0))),
-            self.read_bytes.eq(Mux(request & (beat == 0), element_bytes, 0)),
+            self.read_bytes.eq(Mux(request & (beat == 0), size, 0)),
             advance.eq(Mux(is_pad, elements.w_en, request & (beat + 1 == total_beats))),
         ]
         # One adder walks the block: the next element of the row, or the next row.
@@ -334,7 +328,7 @@ class LoadEngine(wiring.Component):
         # ---- complete: each beat leaving the buffer fills its bytes of the output row ----
         head = data.View(descriptor_layout, elements.r_data)
         gathered = Signal(range(self.max_beats))  # beats of the head element already taken
-        head_beats = (head.offset + element_bytes + bus - 1) >> bus_shift
+        head_beats = (head.offset + size + bus - 1) >> bus_shift
         last_beat = gathered + 1 == head_beats
         # Byte i of ``rotated`` is byte (i + offset) mod bus of the beat: one stage of
         # 2:1 multiplexers per offset bit.
@@ -357,14 +351,14 @@ class LoadEngine(wiring.Component):
                 m.d.comb += [fill.eq(1), beats.r_en.eq(1), row_done.eq(last_beat)]
                 m.d.sync += gathered.eq(Mux(last_beat, 0, gathered + 1))
         # Byte j of the row is byte (j + offset) of the element's beats: rotated byte
-        # j mod bus of beat (j + offset) div bus. Bytes from element_bytes on are never
+        # j mod bus of beat (j + offset) div bus. Bytes from size on are never
         # filled: they stay zero from ``start`` on, and a padding row clears them all.
         for j in range(row_bytes):
             lane = j % bus
             covering = j // bus + (head.offset > bus - 1 - lane)
             with m.If(self.start | (row_done & head.pad)):
                 m.d.sync += out_row[8 * j:8 * (j + 1)].eq(0)
-            with m.Elif(fill & (gathered == covering) & (j < element_bytes)):
+            with m.Elif(fill & (gathered == covering) & (j < size)):
                 m.d.sync += out_row[8 * j:8 * (j + 1)].eq(rotated[8 * lane:8 * (lane + 1)])
         m.d.comb += [
             elements.r_en.eq(row_done),

@@ -105,14 +105,8 @@ class QueueSequencer(wiring.Component):
         word = Signal(INSTRUCTION_BITS)  # the instruction taken last
         if self.slot:
             return self._elaborate_slot(m, started, word)
-        wants_pop_prev, wants_pop_next = (_token_flag(self.head, "pop_prev"),
-                                          _token_flag(self.head, "pop_next"))
-        wants_push_prev, wants_push_next = (_token_flag(word, "push_prev"),
-                                            _token_flag(word, "push_next"))
-        tokens_ready = ((~wants_pop_prev | self.prev_can_pop)
-                        & (~wants_pop_next | self.next_can_pop))
-        room_ready = ((~wants_push_prev | self.prev_can_push)
-                      & (~wants_push_next | self.next_can_push))
+        (wants_pop_prev, wants_pop_next, wants_push_prev, wants_push_next,
+         tokens_ready, room_ready) = self._token_conditions(self.head, word)
         finished = self.running & ~self.start & ~started & ~self.engine_busy
         m.d.comb += self.retire.eq(finished & room_ready)
         m.d.comb += [
@@ -136,17 +130,26 @@ class QueueSequencer(wiring.Component):
             m.d.sync += self.running.eq(0)
         return m
 
-    def _elaborate_slot(self, m, started, word):
-        # The queue's last slot: the head is taken as soon as the slot is free, then
-        # waits here for its tokens (``waiting``); ``flush`` empties a waiting slot.
-        wants_pop_prev, wants_pop_next = (_token_flag(word, "pop_prev"),
-                                          _token_flag(word, "pop_next"))
-        wants_push_prev, wants_push_next = (_token_flag(word, "push_prev"),
-                                            _token_flag(word, "push_next"))
+    def _token_conditions(self, popping, pushing):
+        """Return the pop flags of ``popping``, the push flags of ``pushing``, whether the
+        tokens ``popping`` pops are there and whether there is room for those ``pushing``
+        pushes."""
+        wants_pop_prev, wants_pop_next = (_token_flag(popping, "pop_prev"),
+                                          _token_flag(popping, "pop_next"))
+        wants_push_prev, wants_push_next = (_token_flag(pushing, "push_prev"),
+                                            _token_flag(pushing, "push_next"))
         tokens_ready = ((~wants_pop_prev | self.prev_can_pop)
                         & (~wants_pop_next | self.next_can_pop))
         room_ready = ((~wants_push_prev | self.prev_can_push)
                       & (~wants_push_next | self.next_can_push))
+        return (wants_pop_prev, wants_pop_next, wants_push_prev, wants_push_next,
+                tokens_ready, room_ready)
+
+    def _elaborate_slot(self, m, started, word):
+        # The queue's last slot: the head is taken as soon as the slot is free, then
+        # waits here for its tokens (``waiting``); ``flush`` empties a waiting slot.
+        (wants_pop_prev, wants_pop_next, wants_push_prev, wants_push_next,
+         tokens_ready, room_ready) = self._token_conditions(word, word)
         finished = self.running & ~self.start & ~started & ~self.engine_busy
         take = Signal()
         m.d.comb += [

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import DRAM_ADDRESS_BITS, INSTRUCTION_BITS
 from ..isa import MEMORIES, Opcode
-from .decoder import instruction_view
+from .decoder import element_bytes, instruction_view
 from .memories import RowReadPort
 from .ports import DramPort
 
@@ -67,10 +67,7 @@ class StoreEngine(wiring.Component):
         store = instruction_view(Opcode.STORE, self.instruction)
         row_bytes = cfg.acc_row_bytes
 
-        lanes = Signal(range(cfg.dim + 1))
-        m.d.comb += lanes.eq(Mux(store.lanes == 0, cfg.dim, store.lanes))
-        element_bytes = Signal(range(row_bytes + 1))
-        m.d.comb += element_bytes.eq(Mux(store.mem == ACC, lanes * 4, lanes))
+        size = element_bytes(m, store, cfg)
 
         # ---- read side: walk the block in row order ----
         remaining = Signal()
@@ -93,7 +90,7 @@ class StoreEngine(wiring.Component):
         offset = Signal(range(bus))
         m.d.comb += offset.eq(element_address[:bus_shift] if bus_shift else 0)
         total_beats = Signal(range(self.max_beats + 1))
-        m.d.comb += total_beats.eq((offset + element_bytes + bus - 1) >> bus_shift)
+        m.d.comb += total_beats.eq((offset + size + bus - 1) >> bus_shift)
 
         taken = self.dram.req_valid & self.dram.req_ready
         last_taken = taken & (beat == total_beats - 1)
@@ -103,7 +100,7 @@ class StoreEngine(wiring.Component):
                      read.eq(remaining & (~shifting | advance))]
 
         row = Mux(store.mem == ACC, self.acc_read.data, self.sp_read.data)
-        byte_keep = Cat(*[Const(i) < element_bytes for i in range(row_bytes)])
+        byte_keep = Cat(*[Const(i) < size for i in range(row_bytes)])
         keep_bits = Cat(*[b.replicate(8) for b in byte_keep])
         span_bits = 8 * bus * self.max_beats
         shifted = Signal(span_bits)
@@ -122,7 +119,7 @@ class StoreEngine(wiring.Component):
             self.dram.req_valid.eq(have),
             self.dram.req_we.eq(1),
             self.dram.req_addr.eq((element_address & ~(bus - 1)) + (beat << bus_shift)),
-            self.write_bytes.eq(Mux(taken & (beat == 0), element_bytes, 0)),
+            self.write_bytes.eq(Mux(taken & (beat == 0), size, 0)),
             self.sp_read.addr.eq(on_chip_row),
             self.sp_read.en.eq(read & (store.mem == SP)),
             self.acc_read.addr.eq(on_chip_row),
@@ -161,10 +158,7 @@ class StoreEngine(wiring.Component):
         store = instruction_view(Opcode.STORE, self.instruction)
         row_bytes = cfg.acc_row_bytes
 
-        lanes = Signal(range(cfg.dim + 1))
-        m.d.comb += lanes.eq(Mux(store.lanes == 0, cfg.dim, store.lanes))
-        element_bytes = Signal(range(row_bytes + 1))
-        m.d.comb += element_bytes.eq(Mux(store.mem == ACC, lanes * 4, lanes))
+        size = element_bytes(m, store, cfg)
 
         # ---- read side: walk the rows ----
         remaining = Signal()
@@ -210,7 +204,7 @@ class StoreEngine(wiring.Component):
             self.dram.req_addr.eq(Cat(Const(0, bus_shift), address[bus_shift:] + beat)),
             self.dram.req_wdata.eq(data),
             self.dram.req_wmask.eq(mask),
-            self.write_bytes.eq(Mux(taken & (beat == 0), element_bytes, 0)),
+            self.write_bytes.eq(Mux(taken & (beat == 0), size, 0)),
             self.sp_read.addr.eq(on_chip_row),
             self.sp_read.en.eq(read & (store.mem == SP)),
             self.acc_read.addr.eq(on_chip_row),
@@ -229,7 +223,7 @@ class StoreEngine(wiring.Component):
         with m.If(read):
             entering_offset = Mux(last_taken, next_address[:bus_shift], offset) if bus_shift else 0
             m.d.sync += [have.eq(1), have_last.eq(x + 1 == store.x_size), beat.eq(0),
-                         left.eq(element_bytes + entering_offset),
+                         left.eq(size + entering_offset),
                          on_chip_row.eq(on_chip_row + 1)]
             with m.If(x + 1 == store.x_size):
                 m.d.sync += [x.eq(0), y.eq(y + 1)]
