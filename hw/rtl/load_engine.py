@@ -238,18 +238,23 @@ class LoadEngine(wiring.Component):
             self.acc_write.en.eq(out_valid & write_ready & (load.mem == ACC)),
         ]
 
-        with m.If(request & ~beats.r_en):
-            m.d.sync += credits.eq(credits - 1)
-        with m.Elif(beats.r_en & ~request):
-            m.d.sync += credits.eq(credits + 1)
-
-        m.d.comb += self.busy.eq(issuing | elements.r_rdy | out_valid
-                                 | (credits != self.buffer_depth))
+        self._count_credits(m, credits, request, beats.r_en,
+                            pending=issuing | elements.r_rdy | out_valid)
         with m.If(self.start):
             m.d.sync += [issuing.eq(1), y.eq(0), x.eq(0), beat.eq(0), gathered.eq(0),
                          on_chip_row.eq(load.dst), credits.eq(self.buffer_depth)]
             m.d.sync += [row_address.eq(load.dram), address.eq(load.dram)]
         return m
+
+    def _count_credits(self, m, credits, request, popped, pending):
+        """Track the beat buffer's free slots not yet promised (a slot is promised when its
+        beat is requested, freed when it is popped); ``busy`` while ``pending`` or while a
+        slot is promised."""
+        with m.If(request & ~popped):
+            m.d.sync += credits.eq(credits - 1)
+        with m.Elif(popped & ~request):
+            m.d.sync += credits.eq(credits + 1)
+        m.d.comb += self.busy.eq(pending | (credits != self.buffer_depth))
 
     def _elaborate_compact(self):
         m = Module()
@@ -381,13 +386,8 @@ class LoadEngine(wiring.Component):
             self.acc_write.en.eq(written & (load.mem == ACC)),
         ]
 
-        with m.If(request & ~beats.r_en):
-            m.d.sync += credits.eq(credits - 1)
-        with m.Elif(beats.r_en & ~request):
-            m.d.sync += credits.eq(credits + 1)
-
-        m.d.comb += self.busy.eq(issuing | elements.r_rdy | out_valid
-                                 | (credits != self.buffer_depth))
+        self._count_credits(m, credits, request, beats.r_en,
+                            pending=issuing | elements.r_rdy | out_valid)
         with m.If(self.start):
             m.d.sync += [issuing.eq(1), y.eq(0), x.eq(0), beat.eq(0), gathered.eq(0),
                          on_chip_row.eq(load.dst), credits.eq(self.buffer_depth)]
