@@ -256,12 +256,13 @@ def main(argv=None) -> int:
     parser.add_argument("--dsp", action="store_true", help="with --parts on iCE40: use SB_MAC16")
     parser.add_argument("--compact", action=argparse.BooleanOptionalAction, default=None,
                         help="with --parts: VPUConfig.compact (default: the board's)")
+    parser.add_argument("--dim", type=int, help="with --parts: the array size (default: the board's)")
     args = parser.parse_args(argv)
     target = board(args.board)
     if args.parts:
-        if args.compact is not None:
-            target = dataclasses.replace(
-                target, config=dataclasses.replace(target.config, compact=args.compact))
+        overrides = {name: value for name, value in (("compact", args.compact), ("dim", args.dim))
+                     if value is not None}
+        target = dataclasses.replace(target, config=dataclasses.replace(target.config, **overrides))
         print(parts_table(target, args.dsp))
         return 0
     command = ("python benchmarks/fpga_scaling.py --board " + args.board + " --dims "
