@@ -104,6 +104,21 @@ class SpramStorage(wiring.Component):
         return m
 
 
+def check_dram(size_bytes: int, bus_bytes: int, memory: str) -> None:
+    """Raise ValueError naming what is wrong when ``BoardDram`` cannot be built so."""
+    if size_bytes <= 0 or size_bytes % bus_bytes:
+        raise ValueError(f"DRAM size {size_bytes} B must be a positive multiple of the "
+                         f"{bus_bytes}-byte bus")
+    if memory not in DRAM_MEMORIES:
+        raise ValueError(f"DRAM memory {memory!r} is not one of {', '.join(DRAM_MEMORIES)}")
+    if memory == "spram" and bus_bytes != SpramStorage.BUS_BYTES:
+        raise ValueError(f"a DRAM in SPRAM needs a {SpramStorage.BUS_BYTES}-byte bus, "
+                         f"not {bus_bytes}")
+    if memory == "spram" and size_bytes > SPRAM_COUNT * SPRAM_BYTES:
+        raise ValueError(f"{size_bytes} B of DRAM is more than the "
+                         f"{SPRAM_COUNT * SPRAM_BYTES} B of the UP5K's SPRAMs")
+
+
 class BoardDram(wiring.Component):
     """A ``size_bytes`` DRAM with a VPU port and a byte-wide host port.
 
@@ -121,17 +136,7 @@ class BoardDram(wiring.Component):
     """
 
     def __init__(self, size_bytes: int, bus_bytes: int, memory: str = "block-ram"):
-        if size_bytes <= 0 or size_bytes % bus_bytes:
-            raise ValueError(f"DRAM size {size_bytes} B must be a positive multiple of the "
-                             f"{bus_bytes}-byte bus")
-        if memory not in DRAM_MEMORIES:
-            raise ValueError(f"DRAM memory {memory!r} is not one of {', '.join(DRAM_MEMORIES)}")
-        if memory == "spram" and bus_bytes != SpramStorage.BUS_BYTES:
-            raise ValueError(f"a DRAM in SPRAM needs a {SpramStorage.BUS_BYTES}-byte bus, "
-                             f"not {bus_bytes}")
-        if memory == "spram" and size_bytes > SPRAM_COUNT * SPRAM_BYTES:
-            raise ValueError(f"{size_bytes} B of DRAM is more than the "
-                             f"{SPRAM_COUNT * SPRAM_BYTES} B of the UP5K's SPRAMs")
+        check_dram(size_bytes, bus_bytes, memory)
         self.size_bytes = size_bytes
         self.bus_bytes = bus_bytes
         self.memory = memory

@@ -144,6 +144,10 @@ def test_cli_refuses_an_illegal_config(tmp_path, capsys):
     assert main(["hw", "bitstream", "--board", "ulx3s-85f", "--dim", "3",
                  "--out", str(tmp_path)]) == 1
     assert "VPUConfig.dim" in capsys.readouterr().err
+    assert main(["hw", "bitstream", "--board", "icebreaker", "--dram-kib", "256",
+                 "--out", str(tmp_path)]) == 1
+    assert "262144 B of DRAM is more than the 131072 B of the UP5K's SPRAMs" in \
+        capsys.readouterr().err
 
 
 ABC9_CRASH = """\
